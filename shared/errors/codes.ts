@@ -1,0 +1,29 @@
+/**
+ * The one table that maps stable error codes to HTTP statuses. Codes are part of the public
+ * contract (problem+json `code`): never rename one, only add.
+ */
+export const ERROR_STATUS = {
+  bad_request: 400,
+  caller_unauthenticated: 401,
+  caller_forbidden: 403,
+  provider_not_found: 404,
+  conflict: 409,
+  upstream_rejected: 502,
+  upstream_unavailable: 503,
+  secret_unavailable: 503,
+  internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export const ERROR_TITLES: Record<ErrorCode, string> = {
+  bad_request: "Bad request",
+  caller_unauthenticated: "Caller not authenticated",
+  caller_forbidden: "Caller not allowed",
+  provider_not_found: "Provider not found",
+  conflict: "Conflict",
+  upstream_rejected: "Partner rejected the credentials",
+  upstream_unavailable: "Partner unavailable",
+  secret_unavailable: "Secret store unavailable",
+  internal: "Internal error",
+};

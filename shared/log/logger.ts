@@ -1,0 +1,70 @@
+export type LogLevel = "debug" | "info" | "warn" | "error";
+export type LogFields = Record<string, string | number | boolean | null | undefined | string[]>;
+
+/**
+ * Structured logger. Events are stable snake_case names; fields are flat scalars. Callers must
+ * never pass a secret or token value: pass `fingerprint(value)` instead. Errors go through
+ * `errorFields`, which keeps class and code but drops messages that might quote a response body.
+ */
+export interface Logger {
+  log(level: LogLevel, event: string, fields?: LogFields): void;
+}
+
+export type LineSink = (line: string) => void;
+
+/** One JSON object per line: cheap enough for the per-request audit line on the hot path. */
+export class JsonLineLogger implements Logger {
+  constructor(
+    private readonly sink: LineSink,
+    private readonly clock: { now(): number },
+    private readonly minLevel: LogLevel = "info",
+  ) {}
+
+  log(level: LogLevel, event: string, fields?: LogFields): void {
+    if (LEVEL_RANK[level] < LEVEL_RANK[this.minLevel]) return;
+    const record = { time: new Date(this.clock.now()).toISOString(), level, event, ...fields };
+    this.sink(JSON.stringify(record) + "\n");
+  }
+}
+
+/** Collects records in memory; tests read `lines` to prove no canary value was ever logged. */
+export class MemoryLogger implements Logger {
+  readonly records: { level: LogLevel; event: string; fields: LogFields }[] = [];
+  log(level: LogLevel, event: string, fields: LogFields = {}): void {
+    this.records.push({ level, event, fields });
+  }
+  get lines(): string[] {
+    return this.records.map((r) => JSON.stringify(r));
+  }
+  events(event: string): LogFields[] {
+    return this.records.filter((r) => r.event === event).map((r) => r.fields);
+  }
+}
+
+const LEVEL_RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+/**
+ * Log-safe description of an error: its class and stable code, plus the codes of its causes.
+ * Messages are deliberately left out: SDK and fetch errors can quote URLs with query strings or
+ * response bodies that contain credentials.
+ */
+export function errorFields(error: unknown): LogFields {
+  const chain: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
+    if (current instanceof Error) {
+      const code = (current as { code?: unknown }).code;
+      const status = (current as { statusCode?: unknown }).statusCode;
+      chain.push(
+        [current.name, typeof code === "string" ? code : undefined, typeof status === "number" ? String(status) : undefined]
+          .filter(Boolean)
+          .join(":"),
+      );
+      current = (current as { cause?: unknown }).cause;
+    } else {
+      chain.push(typeof current);
+      break;
+    }
+  }
+  return { error: chain[0] ?? "unknown", error_chain: chain };
+}

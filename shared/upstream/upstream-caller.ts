@@ -1,0 +1,108 @@
+import type { Clock, Random, Sleeper } from "../clock.js";
+import type { UpstreamPolicy } from "../config/schema.js";
+import { BrokerError } from "../errors/broker-error.js";
+import { errorFields, type Logger } from "../log/logger.js";
+import { CircuitBreaker } from "./circuit-breaker.js";
+import { UpstreamFailure } from "./upstream-failure.js";
+
+export interface UpstreamCallerDeps {
+  clock: Clock;
+  sleeper: Sleeper;
+  random: Random;
+  logger: Logger;
+}
+
+/**
+ * Runs one logical partner call: per-attempt timeout, bounded retries with full jitter on transient
+ * failures (honouring Retry-After up to a cap), no retry on rejections, and a circuit breaker.
+ * Errors leave as BrokerErrors with the public codes: upstream_rejected (502) or
+ * upstream_unavailable (503 + Retry-After).
+ */
+export class UpstreamCaller {
+  readonly breaker: CircuitBreaker;
+
+  constructor(
+    readonly provider: string,
+    private readonly policy: UpstreamPolicy,
+    private readonly deps: UpstreamCallerDeps,
+  ) {
+    this.breaker = new CircuitBreaker(deps.clock, policy.breakerFailures, policy.breakerOpenSec * 1000);
+  }
+
+  async run<T>(attempt: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T> {
+    if (!this.breaker.tryAcquire()) {
+      throw new BrokerError("upstream_unavailable", `Partner for "${this.provider}" is failing; circuit open.`, {
+        retryAfterSec: Math.max(1, Math.ceil(this.breaker.blockedForMs() / 1000)),
+      });
+    }
+    let last: UpstreamFailure | undefined;
+    for (let n = 1; n <= this.policy.maxAttempts; n++) {
+      try {
+        const value = await this.once(attempt, outer);
+        this.breaker.onSuccess();
+        return value;
+      } catch (error) {
+        last = asFailure(error);
+        this.deps.logger.log("warn", "upstream_attempt_failed", {
+          provider: this.provider,
+          attempt: n,
+          kind: last.kind,
+          summary: last.summary,
+          ...errorFields(last.cause),
+        });
+        if (last.kind !== "transient" || n === this.policy.maxAttempts || outer?.aborted) break;
+        const retryAfter = last.options.retryAfterSec;
+        if (retryAfter !== undefined && retryAfter > this.policy.maxRetryAfterSec) break;
+        const backoff = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (n - 1)) * this.deps.random();
+        await this.deps.sleeper.sleep(Math.max(backoff, (retryAfter ?? 0) * 1000), outer);
+      }
+    }
+    // A rejection is the partner working correctly: it must not open the circuit for everyone.
+    if (last?.kind === "rejected") this.breaker.onSuccess();
+    else this.breaker.onFailure();
+    throw toBrokerError(this.provider, last);
+  }
+
+  private async once<T>(attempt: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T> {
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(outer?.reason);
+    outer?.addEventListener("abort", onAbort, { once: true });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort(new Error("timeout"));
+        reject(new UpstreamFailure("transient", `timed out after ${this.policy.timeoutMs} ms`));
+      }, this.policy.timeoutMs);
+      timer.unref?.();
+    });
+    try {
+      return await Promise.race([attempt(controller.signal), timeout]);
+    } finally {
+      clearTimeout(timer);
+      outer?.removeEventListener("abort", onAbort);
+    }
+  }
+}
+
+function asFailure(error: unknown): UpstreamFailure {
+  if (error instanceof UpstreamFailure) return error;
+  if (error instanceof BrokerError) throw error; // e.g. secret_unavailable: not the partner's fault
+  return new UpstreamFailure("transient", "network error", { cause: error });
+}
+
+function toBrokerError(provider: string, failure: UpstreamFailure | undefined): BrokerError {
+  if (failure?.kind === "rejected") {
+    return new BrokerError("upstream_rejected", `Partner rejected the credentials of "${provider}" (${failure.summary}).`, {
+      cause: failure,
+    });
+  }
+  if (failure?.kind === "invalid") {
+    return new BrokerError("upstream_rejected", `Partner for "${provider}" returned an unusable response (${failure.summary}).`, {
+      cause: failure,
+    });
+  }
+  return new BrokerError("upstream_unavailable", `Partner for "${provider}" is unavailable (${failure?.summary ?? "unknown"}).`, {
+    cause: failure,
+    retryAfterSec: Math.max(1, failure?.options.retryAfterSec ?? 5),
+  });
+}
