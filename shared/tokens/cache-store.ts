@@ -9,3 +9,18 @@ export interface SharedCredentialStore {
   put(key: string, credential: IssuedCredential): Promise<void>;
   delete(key: string): Promise<void>;
 }
+
+/**
+ * Fleet-wide single-flight: runs `fetch` on exactly one instance for a key while the others wait
+ * for its result (through the shared store) instead of calling the partner. Without Redis the
+ * token cache's own in-process single-flight is all there is.
+ */
+export interface FleetCoordinator {
+  singleFlight(key: string, fetch: () => Promise<IssuedCredential>): Promise<IssuedCredential>;
+}
+
+/** Tells every instance to drop cached credentials of a provider (refresh, rotation, operator). */
+export interface InvalidationBus {
+  publish(provider: string): Promise<void>;
+  subscribe(listener: (provider: string) => void): void;
+}
