@@ -1,0 +1,44 @@
+import { ERROR_TITLES } from "../errors/codes.js";
+import { toBrokerError } from "../errors/broker-error.js";
+
+/**
+ * A response as plain data. It is structurally an `HttpResponseInit` of @azure/functions, so the
+ * function files return it as is while shared/ stays free of the Functions SDK.
+ */
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+const NO_STORE = "no-store";
+
+export function jsonResult(status: number, body: unknown): HttpResult {
+  return {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": NO_STORE, pragma: "no-cache" },
+    body: JSON.stringify(body),
+  };
+}
+
+/**
+ * RFC 9457 problem details with the stable `code`. The detail is the BrokerError's own text,
+ * never a cause's message. 401s carry the RFC 6750 challenge, 503s a Retry-After.
+ */
+export function problemResult(error: unknown): HttpResult {
+  const e = toBrokerError(error);
+  const headers: Record<string, string> = {
+    "content-type": "application/problem+json; charset=utf-8",
+    "cache-control": NO_STORE,
+  };
+  if (e.code === "caller_unauthenticated") headers["www-authenticate"] = 'Bearer realm="token-broker", error="invalid_token"';
+  if (e.retryAfterSec !== undefined || e.status === 503) headers["retry-after"] = String(e.retryAfterSec ?? 5);
+  const body = {
+    type: `urn:token-broker:error:${e.code}`,
+    title: ERROR_TITLES[e.code],
+    status: e.status,
+    code: e.code,
+    detail: e.detail,
+  };
+  return { status: e.status, headers, body: JSON.stringify(body) };
+}

@@ -1,0 +1,31 @@
+import { z } from "zod";
+import { BrokerError } from "../errors/broker-error.js";
+
+/** Longest min_ttl a caller may ask for; nothing the broker serves lives longer than a day. */
+const MAX_MIN_TTL_SEC = 86_400;
+
+const MinTtlSchema = z
+  .string()
+  .regex(/^\d{1,6}$/, "must be a whole number of seconds")
+  .transform(Number)
+  .pipe(z.number().max(MAX_MIN_TTL_SEC, `must be at most ${MAX_MIN_TTL_SEC}`));
+
+/** `min_ttl` query parameter: absent -> the configured default; anything malformed -> 400. */
+export function parseMinTtl(raw: string | null | undefined, fallbackSec: number): number {
+  if (raw === null || raw === undefined) return fallbackSec;
+  const parsed = MinTtlSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new BrokerError("bad_request", `Query parameter min_ttl ${parsed.error.issues[0]?.message ?? "is invalid"}.`);
+  }
+  return parsed.data;
+}
+
+const BooleanFlagSchema = z.enum(["true", "false", "1", "0"]);
+
+/** Boolean query flags such as `dry_run`: only true/false/1/0 are accepted. */
+export function parseFlag(raw: string | null | undefined, name: string): boolean {
+  if (raw === null || raw === undefined) return false;
+  const parsed = BooleanFlagSchema.safeParse(raw);
+  if (!parsed.success) throw new BrokerError("bad_request", `Query parameter ${name} must be true or false.`);
+  return parsed.data === "true" || parsed.data === "1";
+}

@@ -1,0 +1,71 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ConfigError, parseConfig } from "../../../shared/config/load.js";
+
+const minimal = {
+  providers: {
+    phixflow: { kind: "api-key", scheme: "header", key: { secret: "phixflow-api-key" } },
+  },
+  issuers: { local: { issuer: "https://issuer.example", audience: "api://broker", jwksUri: "https://issuer.example/jwks" } },
+  callers: { "orders-service": { issuer: "local", providers: ["phixflow"] } },
+};
+
+test("accepts a minimal configuration and fills in defaults", () => {
+  const config = parseConfig(JSON.stringify(minimal));
+  const provider = config.providers.phixflow!;
+  assert.equal(provider.kind, "api-key");
+  assert.equal(provider.cache.refreshAheadFraction, 0.75);
+  assert.equal(provider.upstream.maxAttempts, 3);
+  assert.deepEqual(config.issuers.local!.algorithms, ["RS256"]);
+  assert.equal(config.defaultMinTtlSec, 30);
+});
+
+test("names every bad field in one error", () => {
+  const bad = structuredClone(minimal) as Record<string, any>;
+  bad.providers.phixflow.key = { secret: "not a valid name!" };
+  bad.providers.Bad_Name = { kind: "oauth2" };
+  bad.issuers.local.algorithms = ["HS256"];
+  bad.callers["orders-service"].providers = ["nope"];
+  bad.callers["orders-service"].issuer = "elsewhere";
+  bad.unexpected = true;
+  assert.throws(
+    () => parseConfig(JSON.stringify(bad), "broker.json"),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      const text = error.message;
+      for (const fragment of [
+        "providers.phixflow.key.secret",
+        "Bad_Name",
+        "issuers.local.algorithms.0",
+        "unexpected",
+      ]) {
+        assert.match(text, new RegExp(fragment.replace(/\./g, "\\.")), `missing ${fragment} in:\n${text}`);
+      }
+      assert.ok(error.problems.length >= 4);
+      return true;
+    },
+  );
+});
+
+test("cross-checks callers against issuers and providers", () => {
+  const bad = structuredClone(minimal) as Record<string, any>;
+  bad.callers["orders-service"].providers = ["nope"];
+  bad.callers["orders-service"].issuer = "elsewhere";
+  assert.throws(() => parseConfig(JSON.stringify(bad)), /callers\.orders-service\.issuer: unknown issuer "elsewhere"[\s\S]*callers\.orders-service\.providers\.0: unknown provider "nope"/);
+});
+
+test("refuses a literal secret where a secret reference is required", () => {
+  const bad = structuredClone(minimal) as Record<string, any>;
+  bad.providers.ayyeka = { kind: "oauth2", tokenUrl: "https://p.example/token", clientId: "id", clientSecret: "plain-text-secret" };
+  assert.throws(() => parseConfig(JSON.stringify(bad)), /providers\.ayyeka\.clientSecret/);
+});
+
+test("an entra provider needs exactly one of clientSecret and certificate", () => {
+  const bad = structuredClone(minimal) as Record<string, any>;
+  bad.providers.flowe = { kind: "entra", tenantId: "t", clientId: "c", scope: "api://p1-test/.default" };
+  assert.throws(() => parseConfig(JSON.stringify(bad)), /providers\.flowe\.clientSecret: exactly one of clientSecret or certificate/);
+});
+
+test("reports invalid JSON without crashing", () => {
+  assert.throws(() => parseConfig("{ not json", "x.json"), /x\.json: not valid JSON/);
+});
