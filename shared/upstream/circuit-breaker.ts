@@ -45,6 +45,14 @@ export class CircuitBreaker {
     this.trialInFlight = false;
   }
 
+  /**
+   * The call ended for a reason that says nothing about the partner (caller cancelled, secret store
+   * failed): free the half-open trial without judging, or the breaker would stay blocked for ever.
+   */
+  release(): void {
+    this.trialInFlight = false;
+  }
+
   onFailure(): void {
     this.trialInFlight = false;
     this.failures++;

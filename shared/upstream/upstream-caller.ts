@@ -36,26 +36,34 @@ export class UpstreamCaller {
       });
     }
     let last: UpstreamFailure | undefined;
-    for (let n = 1; n <= this.policy.maxAttempts; n++) {
-      try {
-        const value = await this.once(attempt, outer);
-        this.breaker.onSuccess();
-        return value;
-      } catch (error) {
-        last = asFailure(error);
-        this.deps.logger.log("warn", "upstream_attempt_failed", {
-          provider: this.provider,
-          attempt: n,
-          kind: last.kind,
-          summary: last.summary,
-          ...errorFields(last.cause),
-        });
-        if (last.kind !== "transient" || n === this.policy.maxAttempts || outer?.aborted) break;
-        const retryAfter = last.options.retryAfterSec;
-        if (retryAfter !== undefined && retryAfter > this.policy.maxRetryAfterSec) break;
-        const backoff = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (n - 1)) * this.deps.random();
-        await this.deps.sleeper.sleep(Math.max(backoff, (retryAfter ?? 0) * 1000), outer);
+    try {
+      for (let n = 1; n <= this.policy.maxAttempts; n++) {
+        try {
+          const value = await this.once(attempt, outer);
+          this.breaker.onSuccess();
+          return value;
+        } catch (error) {
+          last = asFailure(error);
+          this.deps.logger.log("warn", "upstream_attempt_failed", {
+            provider: this.provider,
+            attempt: n,
+            kind: last.kind,
+            summary: last.summary,
+            ...errorFields(last.cause),
+          });
+          if (outer?.aborted) throw cancelled(this.provider, outer);
+          if (last.kind !== "transient" || n === this.policy.maxAttempts) break;
+          const retryAfter = last.options.retryAfterSec;
+          if (retryAfter !== undefined && retryAfter > this.policy.maxRetryAfterSec) break;
+          const backoff = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (n - 1)) * this.deps.random();
+          await this.deps.sleeper.sleep(Math.max(backoff, (retryAfter ?? 0) * 1000), outer);
+        }
       }
+    } catch (error) {
+      // Not the partner's doing (secret store error, caller cancelled): free a half-open trial
+      // without counting a failure, or the breaker would stay blocked for ever.
+      this.breaker.release();
+      throw outer?.aborted && !(error instanceof BrokerError) ? cancelled(this.provider, outer) : error;
     }
     // A rejection is the partner working correctly: it must not open the circuit for everyone.
     if (last?.kind === "rejected") this.breaker.onSuccess();
@@ -66,12 +74,15 @@ export class UpstreamCaller {
   private async once<T>(attempt: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T> {
     const controller = new AbortController();
     const onAbort = () => controller.abort(outer?.reason);
+    if (outer?.aborted) onAbort();
     outer?.addEventListener("abort", onAbort, { once: true });
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        controller.abort(new Error("timeout"));
+        // Reject first: aborting makes fetch reject synchronously, and that would win the race as a
+        // plain "network error".
         reject(new UpstreamFailure("transient", `timed out after ${this.policy.timeoutMs} ms`));
+        controller.abort(new Error("timeout"));
       }, this.policy.timeoutMs);
       timer.unref?.();
     });
@@ -88,6 +99,13 @@ function asFailure(error: unknown): UpstreamFailure {
   if (error instanceof UpstreamFailure) return error;
   if (error instanceof BrokerError) throw error; // e.g. secret_unavailable: not the partner's fault
   return new UpstreamFailure("transient", "network error", { cause: error });
+}
+
+function cancelled(provider: string, outer: AbortSignal): BrokerError {
+  return new BrokerError("upstream_unavailable", `Request to the partner for "${provider}" was cancelled.`, {
+    cause: outer.reason,
+    retryAfterSec: 1,
+  });
 }
 
 function toBrokerError(provider: string, failure: UpstreamFailure | undefined): BrokerError {

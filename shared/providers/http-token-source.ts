@@ -1,0 +1,136 @@
+import { z } from "zod";
+import type { Clock } from "../clock.js";
+import type { HttpTokenProviderConfig } from "../config/schema.js";
+import type { FetchLike } from "../http/fetch-like.js";
+import { fingerprint } from "../log/fingerprint.js";
+import type { SecretStore } from "../secrets/secret-store.js";
+import { resolveExpiry } from "../tokens/expiry.js";
+import type { UpstreamCaller } from "../upstream/upstream-caller.js";
+import { failureForStatus, parseRetryAfter, UpstreamFailure } from "../upstream/upstream-failure.js";
+import { computeCacheKey } from "./cache-key.js";
+import type { IssuedCredential, IssueOptions, PreparedSource, TokenSource } from "./credential.js";
+import { resolveHeaders } from "./headers.js";
+
+export interface HttpTokenSourceDeps {
+  name: string;
+  config: HttpTokenProviderConfig;
+  secrets: SecretStore;
+  fetch: FetchLike;
+  clock: Clock;
+  caller: UpstreamCaller;
+  /** The provider named by `config.authProvider` (e.g. the API-key source): its headers authenticate the mint. */
+  auth: TokenSource;
+}
+
+const TokenValueSchema = z.string().min(1).regex(/^[^\x00-\x1f\x7f]+$/);
+const LifetimeSchema = z.union([z.number(), z.string()]).optional();
+
+/**
+ * A token minted by a partner endpoint that is itself authenticated by another provider's
+ * credential (Silverflow "Create Agent Bearer Token", authenticated with the API key as Basic).
+ */
+export class HttpTokenSource implements TokenSource {
+  readonly provider: string;
+
+  constructor(private readonly deps: HttpTokenSourceDeps) {
+    this.provider = deps.name;
+  }
+
+  async prepare(): Promise<PreparedSource> {
+    const { config, secrets } = this.deps;
+    const [auth, extra] = await Promise.all([this.deps.auth.prepare(), resolveHeaders(config.headers, secrets)]);
+    // auth's key covers its secret versions: a rotated API key therefore mints a fresh token.
+    const cacheKey = computeCacheKey(this.provider, {
+      params: {
+        kind: config.kind,
+        url: config.url,
+        method: config.method,
+        body: config.body,
+        response: config.response,
+        tokenType: config.tokenType,
+        headers: config.headers,
+        auth: auth.cacheKey,
+      },
+      versions: extra.versions,
+    });
+    return {
+      cacheKey,
+      issue: async (options: IssueOptions) => {
+        const authCredential = await auth.issue(options);
+        return this.deps.caller.run((signal) => this.mint(authCredential.headers, extra.headers, signal), options.signal);
+      },
+    };
+  }
+
+  private async mint(
+    authHeaders: Record<string, string>,
+    extraHeaders: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<IssuedCredential> {
+    const { config, clock } = this.deps;
+    const headers: Record<string, string> = { ...authHeaders, Accept: "application/json" };
+    const init: RequestInit = { method: config.method, headers, signal };
+    if (config.body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(config.body);
+    }
+    const requestedAt = clock.now();
+    const response = await this.deps.fetch(config.url, init);
+    const text = await response.text();
+    // No error details are repeated: the body of a failed mint is the partner's prose, not a code.
+    if (!response.ok) throw failureForStatus(response.status, parseRetryAfter(response.headers.get("retry-after"), clock.now()));
+
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new UpstreamFailure("invalid", `HTTP ${response.status} (response is not JSON)`, { status: response.status });
+    }
+    const { tokenField, expiresInField, expiresAtField } = config.response;
+    const token = TokenValueSchema.safeParse(readPath(body, tokenField));
+    if (!token.success) {
+      // The field name comes from configuration, so it is safe to repeat; the value is not.
+      throw new UpstreamFailure("invalid", `HTTP ${response.status} (no usable token at "${tokenField}")`, {
+        status: response.status,
+      });
+    }
+    const expiresIn = LifetimeSchema.safeParse(expiresInField ? readPath(body, expiresInField) : undefined);
+    const expiresOn = LifetimeSchema.safeParse(expiresAtField ? readPath(body, expiresAtField) : undefined);
+    const { expiresAt } = resolveExpiry({
+      expiresIn: expiresIn.success ? expiresIn.data : undefined,
+      expiresOn: expiresOn.success ? expiresOn.data : undefined,
+      accessToken: token.data,
+      now: requestedAt,
+      policy: config.cache,
+    });
+    return {
+      tokenType: config.tokenType,
+      accessToken: token.data,
+      headers: withHeader(extraHeaders, "Authorization", `${config.tokenType} ${token.data}`),
+      expiresAt,
+      issuedAt: requestedAt,
+      fingerprint: fingerprint(token.data),
+    };
+  }
+}
+
+/**
+ * Reads a dotted path ("data.token") through own properties only, so a configured path can never
+ * reach into prototypes.
+ */
+export function readPath(value: unknown, path: string): unknown {
+  let current = value;
+  for (const segment of path.split(".")) {
+    if (current === null || typeof current !== "object" || !Object.hasOwn(current, segment)) return undefined;
+    current = (current as Record<string, unknown>)[segment];
+  }
+  return current;
+}
+
+/** Sets a header, dropping any configured header of the same name in another case. */
+function withHeader(headers: Record<string, string>, name: string, value: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() !== name.toLowerCase()) out[k] = v;
+  out[name] = value;
+  return out;
+}

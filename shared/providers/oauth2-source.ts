@@ -1,0 +1,191 @@
+import { z } from "zod";
+import type { Clock } from "../clock.js";
+import type { OAuth2ProviderConfig } from "../config/schema.js";
+import type { FetchLike } from "../http/fetch-like.js";
+import { fingerprint } from "../log/fingerprint.js";
+import type { SecretStore } from "../secrets/secret-store.js";
+import { resolveExpiry } from "../tokens/expiry.js";
+import type { UpstreamCaller } from "../upstream/upstream-caller.js";
+import { failureForStatus, parseRetryAfter, UpstreamFailure } from "../upstream/upstream-failure.js";
+import { computeCacheKey } from "./cache-key.js";
+import type { IssuedCredential, IssueOptions, PreparedSource, TokenSource } from "./credential.js";
+import { resolveHeaders, resolveValue } from "./headers.js";
+
+export interface OAuth2SourceDeps {
+  name: string;
+  config: OAuth2ProviderConfig;
+  secrets: SecretStore;
+  fetch: FetchLike;
+  clock: Clock;
+  /** Holds this provider's circuit breaker: built once per provider by the composition root. */
+  caller: UpstreamCaller;
+}
+
+/** No CR/LF/NUL or other control characters: the token ends up in a header the caller sends. */
+const HEADER_SAFE = /^[^\x00-\x1f\x7f]+$/;
+/** RFC 9110 token: what an auth-scheme name may be. */
+const AUTH_SCHEME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** RFC 6749 §5.1. Lifetimes stay `unknown`-ish here: resolveExpiry decides what makes sense. */
+const TokenResponseSchema = z.object({
+  access_token: z.string().min(1).regex(HEADER_SAFE),
+  token_type: z.string().regex(AUTH_SCHEME).optional(),
+  expires_in: z.union([z.number(), z.string()]).optional(),
+  expires_on: z.union([z.number(), z.string()]).optional(),
+});
+
+/** RFC 6749 §5.2 `error` charset. Only this code is ever repeated: `error_description` can echo credentials. */
+const ErrorResponseSchema = z.object({ error: z.string().regex(/^[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}$/) });
+
+/**
+ * OAuth 2.0 client-credentials grant against a partner's own token endpoint (Ayyeka). One fetch
+ * per `issue()`; retries, timeouts and the breaker are the UpstreamCaller's job.
+ */
+export class OAuth2Source implements TokenSource {
+  readonly provider: string;
+
+  constructor(private readonly deps: OAuth2SourceDeps) {
+    this.provider = deps.name;
+  }
+
+  async prepare(): Promise<PreparedSource> {
+    const { config, secrets } = this.deps;
+    const [clientId, clientSecret, extra] = await Promise.all([
+      resolveValue(config.clientId, secrets),
+      secrets.get(config.clientSecret.secret),
+      resolveHeaders(config.headers, secrets),
+    ]);
+    const versions = [`${clientSecret.name}@${clientSecret.version}`, ...extra.versions];
+    if (clientId.version) versions.push(clientId.version);
+    const cacheKey = computeCacheKey(this.provider, {
+      params: {
+        kind: config.kind,
+        tokenUrl: config.tokenUrl,
+        clientId: config.clientId,
+        clientAuth: config.clientAuth,
+        scope: config.scope,
+        params: config.params,
+        tokenType: config.tokenType,
+        headers: config.headers,
+      },
+      versions,
+    });
+    const request = { clientId: clientId.value, clientSecret: clientSecret.value };
+    return {
+      cacheKey,
+      issue: (options: IssueOptions) =>
+        this.deps.caller.run((signal) => this.requestToken(request, extra.headers, signal), options.signal),
+    };
+  }
+
+  private async requestToken(
+    client: { clientId: string; clientSecret: string },
+    extraHeaders: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<IssuedCredential> {
+    const { config, clock } = this.deps;
+    const headers: Record<string, string> = {
+      "Content-Type": "application/x-www-form-urlencoded",
+      Accept: "application/json",
+    };
+    const body = new URLSearchParams({ grant_type: "client_credentials" });
+    if (config.scope) body.set("scope", config.scope);
+    for (const [name, value] of Object.entries(config.params)) {
+      // The grant and the client's identity are the broker's to state, not an extra parameter's.
+      if (!RESERVED_PARAMS.has(name) && !(name === "scope" && config.scope)) body.set(name, value);
+    }
+    if (config.clientAuth === "client_secret_basic") {
+      headers.Authorization = basicClientAuth(client.clientId, client.clientSecret);
+    } else {
+      body.set("client_id", client.clientId);
+      body.set("client_secret", client.clientSecret);
+    }
+
+    // Taken before the request: expires_in counts from the partner's issue time, which is later.
+    const requestedAt = clock.now();
+    const response = await this.deps.fetch(config.tokenUrl, { method: "POST", headers, body: body.toString(), signal });
+    const text = await response.text();
+    if (!response.ok) {
+      const retryAfter = parseRetryAfter(response.headers.get("retry-after"), clock.now());
+      throw failureForStatus(response.status, retryAfter, oauthErrorCode(text));
+    }
+    const token = parseTokenResponse(text, response.status);
+    const tokenType = config.tokenType ?? normaliseTokenType(token.token_type);
+    const { expiresAt } = resolveExpiry({
+      expiresIn: token.expires_in,
+      expiresOn: token.expires_on,
+      accessToken: token.access_token,
+      now: requestedAt,
+      policy: config.cache,
+    });
+    return {
+      tokenType,
+      accessToken: token.access_token,
+      headers: withHeader(extraHeaders, "Authorization", `${tokenType} ${token.access_token}`),
+      expiresAt,
+      issuedAt: requestedAt,
+      fingerprint: fingerprint(token.access_token),
+    };
+  }
+}
+
+const RESERVED_PARAMS = new Set(["grant_type", "client_id", "client_secret"]);
+
+/**
+ * RFC 6749 §2.3.1: id and secret are each application/x-www-form-urlencoded BEFORE being joined
+ * with ":" and base64-encoded. This differs from plain RFC 7617 Basic as soon as either contains a
+ * space, ":", "+", "%" or any non-alphanumeric character.
+ */
+export function basicClientAuth(clientId: string, clientSecret: string): string {
+  return "Basic " + Buffer.from(`${formUrlEncode(clientId)}:${formUrlEncode(clientSecret)}`, "utf8").toString("base64");
+}
+
+/**
+ * application/x-www-form-urlencoded byte serialisation (WHATWG URL): UTF-8, every byte outside
+ * [A-Za-z0-9*-._] percent-encoded, space as "+".
+ */
+export function formUrlEncode(value: string): string {
+  return encodeURIComponent(value)
+    .replace(/[!'()~]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase())
+    .replace(/%20/g, "+");
+}
+
+/**
+ * Callers put the type in front of the token verbatim, so it must be a scheme partners accept:
+ * "bearer" in any case is "Bearer" (RFC 6750 recommends that spelling), and Ayyeka's "JWT" is sent
+ * as Bearer, as its own documentation instructs.
+ */
+export function normaliseTokenType(tokenType: string | undefined): string {
+  if (tokenType === undefined) return "Bearer";
+  const lower = tokenType.toLowerCase();
+  return lower === "bearer" || lower === "jwt" ? "Bearer" : tokenType;
+}
+
+function parseTokenResponse(text: string, status: number): z.infer<typeof TokenResponseSchema> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new UpstreamFailure("invalid", `HTTP ${status} (response is not JSON)`, { status });
+  }
+  const parsed = TokenResponseSchema.safeParse(raw);
+  if (!parsed.success) throw new UpstreamFailure("invalid", `HTTP ${status} (no usable access_token)`, { status });
+  return parsed.data;
+}
+
+function oauthErrorCode(text: string): string | undefined {
+  try {
+    const parsed = ErrorResponseSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data.error : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sets a header, dropping any configured header of the same name in another case. */
+function withHeader(headers: Record<string, string>, name: string, value: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() !== name.toLowerCase()) out[k] = v;
+  out[name] = value;
+  return out;
+}
