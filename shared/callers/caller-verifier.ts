@@ -1,0 +1,242 @@
+import { createRemoteJWKSet, customFetch, decodeJwt, errors, jwtVerify, type JWTVerifyGetKey } from "jose";
+import { z } from "zod";
+import type { Clock } from "../clock.js";
+import { JWS_ALGORITHMS, type IssuerConfig } from "../config/schema.js";
+import { ConfigError } from "../config/load.js";
+import { BrokerError } from "../errors/broker-error.js";
+import type { FetchLike } from "../http/fetch-like.js";
+import { fingerprint } from "../log/fingerprint.js";
+import { errorFields, type Logger } from "../log/logger.js";
+
+/** Who called, as proven by a verified token. Shared between requests: never mutate it. */
+export interface VerifiedCaller {
+  /** Key of the issuer in the configuration (not the `iss` URL). */
+  readonly issuer: string;
+  /** azp ?? appid ?? sub. */
+  readonly id: string;
+  /** The token's `exp`, in epoch milliseconds. */
+  readonly expiresAt: number;
+}
+
+export interface CallerVerifierDeps {
+  clock: Clock;
+  fetch: FetchLike;
+  logger: Logger;
+  /** Verified tokens kept until their exp; 0 turns the cache off. */
+  cacheSize: number;
+  /** How long fetched signing keys are trusted before the JWKS is fetched again (default 10 min). */
+  jwksCacheMaxAgeMs?: number;
+  /** Timeout of one JWKS fetch (default 5 s). */
+  jwksTimeoutMs?: number;
+}
+
+/** Only asymmetric algorithms: an HMAC "key" taken from a JWKS is public, so HS* would be forgeable. */
+const ASYMMETRIC: ReadonlySet<string> = new Set(JWS_ALGORITHMS);
+
+/** A caller JWT is a few KB at most; refusing giants early bounds parsing work and cache memory. */
+const MAX_TOKEN_LENGTH = 16 * 1024;
+/** RFC 6750 b64token: anything else cannot be a compact JWS. */
+const TOKEN_CHARS = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+const RETRY_AFTER_SEC = 5;
+
+/** The claims the broker reads after jose has validated signature, iss, aud and times. */
+const IdentityClaimsSchema = z.object({
+  exp: z.number(),
+  azp: z.string().min(1).optional(),
+  appid: z.string().min(1).optional(),
+  sub: z.string().min(1).optional(),
+});
+
+interface TrustedIssuer {
+  key: string;
+  getKey: JWTVerifyGetKey;
+  options: {
+    issuer: string;
+    audience: string | string[];
+    algorithms: string[];
+    requiredClaims: string[];
+    clockTolerance: number;
+  };
+}
+
+/** Thrown by the key resolver when the issuer's JWKS cannot be obtained (the token is not at fault). */
+class JwksUnavailableError extends Error {
+  override readonly name = "JwksUnavailableError";
+}
+
+/**
+ * Authenticates callers: `Authorization: Bearer <JWT>` verified with jose against the JWKS of the
+ * configured issuer whose `iss` matches exactly. Verified tokens are cached until their `exp`, so
+ * the hot path (the same service token on thousands of requests per second) costs one Map lookup
+ * and one comparison instead of an RS256 verify.
+ */
+export class CallerVerifier {
+  private readonly byIss = new Map<string, TrustedIssuer>();
+  private readonly cache = new Map<string, VerifiedCaller>();
+
+  constructor(
+    issuers: Record<string, IssuerConfig>,
+    private readonly deps: CallerVerifierDeps,
+  ) {
+    const fetchJwks = deps.fetch;
+    for (const [key, config] of Object.entries(issuers)) {
+      const clash = this.byIss.get(config.issuer);
+      if (clash) {
+        // Identity is (issuer key, id): two keys for one `iss` would make a caller ambiguous.
+        throw new ConfigError(`issuers "${clash.key}" and "${key}" have the same iss "${config.issuer}"`, [
+          `issuers.${key}.issuer: duplicates issuers.${clash.key}.issuer`,
+        ]);
+      }
+      const algorithms = config.algorithms.filter((alg) => ASYMMETRIC.has(alg));
+      if (algorithms.length !== config.algorithms.length) {
+        deps.logger.log("warn", "caller_issuer_algorithms_refused", {
+          issuer: key,
+          refused: config.algorithms.filter((alg) => !ASYMMETRIC.has(alg)),
+        });
+      }
+      const remote = createRemoteJWKSet(new URL(config.jwksUri), {
+        [customFetch]: (url, init) => fetchJwks(url, init),
+        timeoutDuration: deps.jwksTimeoutMs ?? 5000,
+        cacheMaxAge: deps.jwksCacheMaxAgeMs ?? 600_000,
+      });
+      const getKey: JWTVerifyGetKey = async (header, token) => {
+        try {
+          return await remote(header, token);
+        } catch (error) {
+          // No (or several) keys for the token's kid/alg is the token's problem; anything else
+          // (network, timeout, non-200, malformed set) means the issuer is unavailable.
+          if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) throw error;
+          throw new JwksUnavailableError("JWKS unavailable", { cause: error });
+        }
+      };
+      this.byIss.set(config.issuer, {
+        key,
+        getKey,
+        options: {
+          issuer: config.issuer,
+          audience: config.audience,
+          algorithms,
+          requiredClaims: ["exp"],
+          clockTolerance: config.clockToleranceSec,
+        },
+      });
+    }
+  }
+
+  async verify(authorization: string | null | undefined): Promise<VerifiedCaller> {
+    // Hot path first: no regex, no decoding, just the scheme check, a lookup and exp.
+    if (typeof authorization !== "string" || !hasBearerScheme(authorization)) {
+      throw new BrokerError("caller_unauthenticated", "bearer token required");
+    }
+    const token = authorization.slice(7).trim();
+    const hit = this.cache.get(token);
+    if (hit !== undefined) {
+      if (this.deps.clock.now() < hit.expiresAt) return hit;
+      // Past exp: drop it and verify afresh, so the answer is exactly what an uncached verify gives.
+      this.cache.delete(token);
+    }
+    const caller = await this.verifyUncached(token);
+    this.remember(token, caller);
+    return caller;
+  }
+
+  private async verifyUncached(token: string): Promise<VerifiedCaller> {
+    if (token.length === 0) throw this.reject(token, undefined, "bearer token required");
+    if (token.length > MAX_TOKEN_LENGTH || !TOKEN_CHARS.test(token)) throw this.reject(token, undefined, "malformed token");
+
+    let iss: unknown;
+    try {
+      iss = decodeJwt(token).iss;
+    } catch (error) {
+      throw this.reject(token, undefined, "malformed token", error);
+    }
+    const trusted = typeof iss === "string" ? this.byIss.get(iss) : undefined;
+    if (!trusted) throw this.reject(token, undefined, "issuer not trusted");
+
+    let payload: unknown;
+    try {
+      const result = await jwtVerify(token, trusted.getKey, {
+        ...trusted.options,
+        currentDate: new Date(this.deps.clock.now()),
+      });
+      payload = result.payload;
+    } catch (error) {
+      if (error instanceof JwksUnavailableError) {
+        this.deps.logger.log("warn", "caller_jwks_unavailable", { issuer: trusted.key, ...errorFields(error.cause) });
+        throw new BrokerError("upstream_unavailable", "The caller token issuer's signing keys are unavailable; retry later.", {
+          cause: error.cause,
+          retryAfterSec: RETRY_AFTER_SEC,
+        });
+      }
+      throw this.reject(token, trusted.key, reasonFor(error), error);
+    }
+
+    const claims = IdentityClaimsSchema.safeParse(payload);
+    if (!claims.success) throw this.reject(token, trusted.key, "malformed token");
+    const id = claims.data.azp ?? claims.data.appid ?? claims.data.sub;
+    if (id === undefined) throw this.reject(token, trusted.key, "caller identity missing");
+    return Object.freeze({ issuer: trusted.key, id, expiresAt: claims.data.exp * 1000 });
+  }
+
+  private remember(token: string, caller: VerifiedCaller): void {
+    const max = this.deps.cacheSize;
+    // A token accepted only thanks to clock tolerance is not cached: the hit check uses exp alone.
+    if (max <= 0 || this.deps.clock.now() >= caller.expiresAt) return;
+    while (this.cache.size >= max) {
+      // Map iteration order is insertion order: the first key is the oldest entry.
+      const oldest = this.cache.keys().next();
+      if (oldest.done) break;
+      this.cache.delete(oldest.value);
+    }
+    this.cache.set(token, caller);
+  }
+
+  /** Logs a fingerprint (never the token) and builds the 401 the caller sees. */
+  private reject(token: string, issuer: string | undefined, reason: string, cause?: unknown): BrokerError {
+    this.deps.logger.log("info", "caller_rejected", {
+      issuer,
+      reason,
+      token: token.length > 0 ? fingerprint(token) : undefined,
+      ...(cause === undefined ? {} : errorFields(cause)),
+    });
+    return new BrokerError("caller_unauthenticated", reason, cause === undefined ? {} : { cause });
+  }
+}
+
+/** `Bearer ` followed by something; the scheme is case-insensitive (RFC 9110), the common spelling is checked first. */
+function hasBearerScheme(authorization: string): boolean {
+  if (authorization.length < 8) return false;
+  return authorization.startsWith("Bearer ") || authorization.slice(0, 7).toLowerCase() === "bearer ";
+}
+
+/** Short, stable categories for callers; jose's own messages stay out of the response. */
+function reasonFor(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return "token expired";
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    switch (error.claim) {
+      case "aud":
+        return "audience not accepted";
+      case "iss":
+        return "issuer not trusted";
+      case "exp":
+        return "token has no valid expiry";
+      case "nbf":
+        return "token not yet valid";
+      default:
+        return "claims not accepted";
+    }
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed) return "algorithm not allowed";
+  if (
+    error instanceof errors.JWSSignatureVerificationFailed ||
+    error instanceof errors.JWKSNoMatchingKey ||
+    error instanceof errors.JWKSMultipleMatchingKeys
+  ) {
+    return "signature invalid";
+  }
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid || error instanceof errors.JOSENotSupported) {
+    return "malformed token";
+  }
+  return "token not accepted";
+}

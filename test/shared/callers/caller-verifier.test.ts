@@ -1,0 +1,407 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, beforeEach, describe, test } from "node:test";
+import { base64url, exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWK } from "jose";
+import { CallerVerifier, type CallerVerifierDeps } from "../../../shared/callers/caller-verifier.js";
+import { ConfigError } from "../../../shared/config/load.js";
+import { IssuerSchema, type IssuerConfig } from "../../../shared/config/schema.js";
+import { BrokerError } from "../../../shared/errors/broker-error.js";
+import { MemoryLogger } from "../../../shared/log/logger.js";
+import { ManualClock } from "../../support/manual-clock.js";
+
+const ISSUER = "https://idp.test/tenant-a/v2.0";
+const AUDIENCE = "api://token-broker-test";
+const CANARY = `CANARY-${randomBytes(8).toString("hex")}`;
+
+/** A loopback JWKS endpoint that counts requests and can be told to fail. */
+class JwksServer {
+  requests = 0;
+  failWith: number | undefined;
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+    public keys: JWK[],
+  ) {}
+
+  static async start(keys: JWK[]): Promise<JwksServer> {
+    let self: JwksServer | undefined;
+    const server = createServer((req, res) => {
+      if (!self) return res.destroy();
+      self.requests++;
+      if (self.failWith !== undefined) {
+        res.writeHead(self.failWith, { "content-type": "text/plain" }).end("down");
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: self.keys }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    self = new JwksServer(server, `http://127.0.0.1:${port}/jwks`, keys);
+    return self;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.closeAllConnections();
+      this.server.close(() => resolve());
+    });
+  }
+}
+
+type KeyPair = { privateKey: CryptoKey; publicKey: CryptoKey };
+
+let signing: KeyPair;
+let foreign: KeyPair;
+let otherIssuerKey: KeyPair;
+let jwks: JwksServer;
+let otherJwks: JwksServer;
+let clock: ManualClock;
+let logger: MemoryLogger;
+
+async function publicJwk(pair: KeyPair, kid: string): Promise<JWK> {
+  return { ...(await exportJWK(pair.publicKey)), kid, alg: "RS256", use: "sig" };
+}
+
+before(async () => {
+  signing = await generateKeyPair("RS256", { extractable: true });
+  foreign = await generateKeyPair("RS256", { extractable: true });
+  otherIssuerKey = await generateKeyPair("RS256", { extractable: true });
+  jwks = await JwksServer.start([await publicJwk(signing, "k1")]);
+  otherJwks = await JwksServer.start([await publicJwk(otherIssuerKey, "o1")]);
+});
+
+after(async () => {
+  await jwks.close();
+  await otherJwks.close();
+});
+
+beforeEach(() => {
+  clock = new ManualClock();
+  logger = new MemoryLogger();
+  jwks.requests = 0;
+  jwks.failWith = undefined;
+  otherJwks.requests = 0;
+});
+
+function issuerConfig(overrides: Partial<IssuerConfig> = {}): IssuerConfig {
+  return IssuerSchema.parse({ issuer: ISSUER, audience: AUDIENCE, jwksUri: jwks.url, ...overrides });
+}
+
+function verifier(
+  issuers: Record<string, IssuerConfig> = { corp: issuerConfig() },
+  deps: Partial<CallerVerifierDeps> = {},
+): CallerVerifier {
+  // jwksCacheMaxAgeMs 0 makes jose fetch the JWKS on every real verification, so the fetch count
+  // equals the number of signature checks: a cache hit is visible as "no new fetch".
+  return new CallerVerifier(issuers, { clock, fetch: (url, init) => fetch(url, init), logger, cacheSize: 100, jwksCacheMaxAgeMs: 0, ...deps });
+}
+
+interface SignOptions {
+  claims?: Record<string, unknown>;
+  key?: CryptoKey | Uint8Array;
+  alg?: string;
+  kid?: string;
+}
+
+/** A token relative to the manual clock; a claim set to undefined is left out. */
+async function sign(options: SignOptions = {}): Promise<string> {
+  const now = Math.floor(clock.now() / 1000);
+  const claims: Record<string, unknown> = { iss: ISSUER, aud: AUDIENCE, azp: "orders", iat: now, exp: now + 600, canary: CANARY, ...options.claims };
+  for (const [name, value] of Object.entries(claims)) if (value === undefined) delete claims[name];
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: options.alg ?? "RS256", kid: options.kid ?? "k1", typ: "JWT" })
+    .sign(options.key ?? signing.privateKey);
+}
+
+/** Asserts the rejection and that neither the error (with its causes) nor any log line quotes the token. */
+async function assertRejected(v: CallerVerifier, authorization: string | null | undefined, code: string, detail: string | RegExp): Promise<BrokerError> {
+  const error = await v.verify(authorization).then(
+    () => assert.fail(`accepted ${detail.toString()}`),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof BrokerError, `expected a BrokerError, got ${String(error)}`);
+  assert.equal(error.code, code);
+  if (typeof detail === "string") assert.equal(error.detail, detail);
+  else assert.match(error.detail, detail);
+  assertNoLeak(error, authorization);
+  return error;
+}
+
+function assertNoLeak(error: unknown, authorization: string | null | undefined): void {
+  const texts: string[] = [JSON.stringify(logger.records)];
+  for (let e: unknown = error; e instanceof Error; e = e.cause) texts.push(e.message, e.stack ?? "");
+  if (error instanceof BrokerError) texts.push(error.detail);
+  const token = authorization?.replace(/^\S+\s*/, "") ?? "";
+  const needles = [CANARY, ...token.split(".").filter((part) => part.length >= 16)];
+  if (token.length >= 16) needles.push(token);
+  for (const text of texts) {
+    for (const needle of needles) assert.ok(!text.includes(needle), "an error or log line quotes the token");
+  }
+}
+
+describe("CallerVerifier: valid tokens", () => {
+  test("identifies the caller by azp, then appid, then sub", async () => {
+    const v = verifier();
+    const both = await v.verify(`Bearer ${await sign({ claims: { azp: "svc-azp", appid: "svc-appid", sub: "svc-sub" } })}`);
+    assert.deepEqual(both, { issuer: "corp", id: "svc-azp", expiresAt: (Math.floor(clock.now() / 1000) + 600) * 1000 });
+    const appid = await v.verify(`Bearer ${await sign({ claims: { azp: undefined, appid: "svc-appid", sub: "svc-sub" } })}`);
+    assert.equal(appid.id, "svc-appid");
+    const sub = await v.verify(`Bearer ${await sign({ claims: { azp: undefined, sub: "svc-sub" } })}`);
+    assert.equal(sub.id, "svc-sub");
+  });
+
+  test("accepts the Bearer scheme in any letter case", async () => {
+    const v = verifier();
+    const token = await sign();
+    assert.equal((await v.verify(`bearer ${token}`)).id, "orders");
+    assert.equal((await v.verify(`BEARER ${await sign()}`)).id, "orders");
+  });
+
+  test("accepts any of several configured audiences", async () => {
+    const v = verifier({ corp: issuerConfig({ audience: ["api://first", AUDIENCE] }) });
+    assert.equal((await v.verify(`Bearer ${await sign()}`)).id, "orders");
+  });
+
+  test("picks the issuer whose iss matches exactly and verifies with that issuer's keys only", async () => {
+    const other = "https://idp.test/tenant-b/v2.0";
+    const v = verifier({ corp: issuerConfig(), partner: issuerConfig({ issuer: other, jwksUri: otherJwks.url }) });
+    const fromB = await sign({ claims: { iss: other, azp: "svc-b" }, key: otherIssuerKey.privateKey, kid: "o1" });
+    assert.deepEqual(await v.verify(`Bearer ${fromB}`), { issuer: "partner", id: "svc-b", expiresAt: (Math.floor(clock.now() / 1000) + 600) * 1000 });
+    // Issuer A's key claiming to be issuer B: B's JWKS has no such key.
+    const forged = await sign({ claims: { iss: other }, kid: "k1" });
+    await assertRejected(v, `Bearer ${forged}`, "caller_unauthenticated", "signature invalid");
+  });
+
+  test("accepts a token that expired within the clock tolerance but does not cache it", async () => {
+    const v = verifier();
+    const token = await sign({ claims: { exp: Math.floor(clock.now() / 1000) - 10 } });
+    await v.verify(`Bearer ${token}`);
+    await v.verify(`Bearer ${token}`);
+    assert.equal(jwks.requests, 2);
+  });
+
+  test("refuses a configuration in which two issuer keys share one iss", () => {
+    assert.throws(() => verifier({ a: issuerConfig(), b: issuerConfig() }), ConfigError);
+  });
+});
+
+describe("CallerVerifier: rejected tokens", () => {
+  test("rejects a token that expired beyond the clock tolerance", async () => {
+    const v = verifier();
+    const token = await sign({ claims: { iat: Math.floor(clock.now() / 1000) - 3600, exp: Math.floor(clock.now() / 1000) - 31 } });
+    await assertRejected(v, `Bearer ${token}`, "caller_unauthenticated", "token expired");
+  });
+
+  test("rejects a token that is not yet valid", async () => {
+    const v = verifier();
+    const token = await sign({ claims: { nbf: Math.floor(clock.now() / 1000) + 120 } });
+    await assertRejected(v, `Bearer ${token}`, "caller_unauthenticated", "token not yet valid");
+  });
+
+  test("rejects a token from an issuer that is not configured, without fetching anything", async () => {
+    const v = verifier();
+    for (const iss of ["https://evil.test/", `${ISSUER}/`, ISSUER.toUpperCase(), undefined]) {
+      await assertRejected(v, `Bearer ${await sign({ claims: { iss } })}`, "caller_unauthenticated", "issuer not trusted");
+    }
+    assert.equal(jwks.requests, 0);
+  });
+
+  test("rejects a token for another audience", async () => {
+    const v = verifier();
+    await assertRejected(v, `Bearer ${await sign({ claims: { aud: "api://someone-else" } })}`, "caller_unauthenticated", "audience not accepted");
+    await assertRejected(v, `Bearer ${await sign({ claims: { aud: undefined } })}`, "caller_unauthenticated", "audience not accepted");
+  });
+
+  test('rejects an unsigned alg "none" token crafted by hand', async () => {
+    const v = verifier();
+    const now = Math.floor(clock.now() / 1000);
+    const encode = (value: unknown) => base64url.encode(JSON.stringify(value));
+    const payload = encode({ iss: ISSUER, aud: AUDIENCE, azp: "orders", exp: now + 600, canary: CANARY });
+    for (const alg of ["none", "None", "NONE"]) {
+      const unsigned = `${encode({ alg, typ: "JWT", kid: "k1" })}.${payload}.`;
+      await assertRejected(v, `Bearer ${unsigned}`, "caller_unauthenticated", "algorithm not allowed");
+    }
+    const none = `${encode({ alg: "none", typ: "JWT" })}.${payload}.`;
+    await assertRejected(v, `Bearer ${none}`, "caller_unauthenticated", "algorithm not allowed");
+    assert.equal(jwks.requests, 0);
+  });
+
+  test("rejects HS256 tokens, including one keyed with the issuer's public key (algorithm confusion)", async () => {
+    const v = verifier();
+    const pem = await exportSPKI(signing.publicKey);
+    const secrets = [
+      randomBytes(32),
+      new TextEncoder().encode(pem),
+      new TextEncoder().encode(JSON.stringify(await publicJwk(signing, "k1"))),
+    ];
+    for (const secret of secrets) {
+      const token = await sign({ alg: "HS256", key: secret });
+      await assertRejected(v, `Bearer ${token}`, "caller_unauthenticated", "algorithm not allowed");
+    }
+    assert.equal(jwks.requests, 0);
+  });
+
+  test("refuses HS* even when an issuer is misconfigured to allow it", async () => {
+    const misconfigured = { ...issuerConfig(), algorithms: ["HS256", "RS256"] } as unknown as IssuerConfig;
+    const v = verifier({ corp: misconfigured });
+    const pem = new TextEncoder().encode(await exportSPKI(signing.publicKey));
+    await assertRejected(v, `Bearer ${await sign({ alg: "HS256", key: pem })}`, "caller_unauthenticated", "algorithm not allowed");
+    assert.equal((await v.verify(`Bearer ${await sign()}`)).id, "orders");
+    assert.deepEqual(logger.events("caller_issuer_algorithms_refused"), [{ issuer: "corp", refused: ["HS256"] }]);
+  });
+
+  test("rejects a token without exp", async () => {
+    const v = verifier();
+    await assertRejected(v, `Bearer ${await sign({ claims: { exp: undefined } })}`, "caller_unauthenticated", "token has no valid expiry");
+  });
+
+  test("rejects a token signed by a foreign key that reuses the issuer's kid", async () => {
+    const v = verifier();
+    await assertRejected(v, `Bearer ${await sign({ key: foreign.privateKey, kid: "k1" })}`, "caller_unauthenticated", "signature invalid");
+  });
+
+  test("rejects a token whose kid is not in the issuer's JWKS", async () => {
+    const v = verifier();
+    await assertRejected(v, `Bearer ${await sign({ key: foreign.privateKey, kid: "unknown" })}`, "caller_unauthenticated", "signature invalid");
+  });
+
+  test("rejects a token that names no caller", async () => {
+    const v = verifier();
+    await assertRejected(v, `Bearer ${await sign({ claims: { azp: undefined } })}`, "caller_unauthenticated", "caller identity missing");
+  });
+
+  test("rejects Authorization values that are not a bearer JWT", async () => {
+    const v = verifier();
+    const token = await sign();
+    const cases: [string | null | undefined, string][] = [
+      [undefined, "bearer token required"],
+      [null, "bearer token required"],
+      ["", "bearer token required"],
+      ["Basic x", "bearer token required"],
+      [`Basic ${token}`, "bearer token required"],
+      ["Bearer", "bearer token required"],
+      ["Bearer ", "bearer token required"],
+      ["Bearer    ", "bearer token required"],
+      [`Bearer${token}`, "bearer token required"],
+      ["Bearer a.b", "malformed token"],
+      ["Bearer a.b.c", "malformed token"],
+      ["Bearer a.b.c.d.e", "malformed token"],
+      [`Bearer ${token} extra`, "malformed token"],
+      [`Bearer ${"a".repeat(20_000)}.b.c`, "malformed token"],
+    ];
+    for (const [header, detail] of cases) await assertRejected(v, header, "caller_unauthenticated", detail);
+    assert.equal(jwks.requests, 0);
+  });
+
+  test("logs each rejection with a fingerprint of the token, never the token", async () => {
+    const v = verifier();
+    const token = await sign({ claims: { aud: "api://someone-else" } });
+    await assertRejected(v, `Bearer ${token}`, "caller_unauthenticated", "audience not accepted");
+    const [entry] = logger.events("caller_rejected");
+    assert.equal(entry?.reason, "audience not accepted");
+    assert.equal(entry?.issuer, "corp");
+    assert.match(String(entry?.token), /^sha256:[0-9a-f]{12}$/);
+  });
+});
+
+describe("CallerVerifier: issuer availability", () => {
+  test("answers upstream_unavailable with Retry-After when the JWKS endpoint refuses connections", async () => {
+    const dead = await JwksServer.start([]);
+    await dead.close();
+    const v = verifier({ corp: issuerConfig({ jwksUri: dead.url }) });
+    const error = await assertRejected(v, `Bearer ${await sign()}`, "upstream_unavailable", /unavailable/);
+    assert.equal(error.retryAfterSec, 5);
+    assert.equal(error.status, 503);
+    assert.equal(logger.events("caller_jwks_unavailable").length, 1);
+  });
+
+  test("answers upstream_unavailable while the JWKS endpoint fails, and recovers when it is back", async () => {
+    const v = verifier();
+    jwks.failWith = 500;
+    const token = await sign();
+    await assertRejected(v, `Bearer ${token}`, "upstream_unavailable", /unavailable/);
+    jwks.failWith = undefined;
+    assert.equal((await v.verify(`Bearer ${token}`)).id, "orders");
+  });
+});
+
+describe("CallerVerifier: verified-token cache", () => {
+  test("serves a second verify of the same token from the cache, even while the JWKS endpoint fails", async () => {
+    const v = verifier();
+    const header = `Bearer ${await sign()}`;
+    const first = await v.verify(header);
+    assert.equal(jwks.requests, 1);
+    jwks.failWith = 503;
+    assert.equal(await v.verify(header), first);
+    assert.equal(await v.verify(header.replace("Bearer", "bearer")), first);
+    assert.equal(jwks.requests, 1);
+    // A different token still needs the (failing) issuer: the hit above really was the cache.
+    await assertRejected(v, `Bearer ${await sign({ claims: { jti: "another" } })}`, "upstream_unavailable", /unavailable/);
+  });
+
+  test("a cache hit costs a tiny fraction of a signature verification", async () => {
+    const v = verifier();
+    const header = `Bearer ${await sign()}`;
+    await v.verify(header);
+    const count = 20_000;
+    const started = performance.now();
+    for (let i = 0; i < count; i++) await v.verify(header);
+    const elapsed = performance.now() - started;
+    // One RS256 verify alone costs ~130 µs, so 20,000 real verifications would take ~2.6 s.
+    assert.ok(elapsed < 500, `20,000 cache hits took ${elapsed.toFixed(0)} ms`);
+    assert.equal(jwks.requests, 1);
+  });
+
+  test("stops serving a cached token once the clock passes its exp", async () => {
+    const v = verifier({ corp: issuerConfig({ clockToleranceSec: 0 }) });
+    const header = `Bearer ${await sign()}`;
+    await v.verify(header);
+    clock.advance(599_999);
+    await v.verify(header);
+    assert.equal(jwks.requests, 1);
+    clock.advance(1);
+    await assertRejected(v, header, "caller_unauthenticated", "token expired");
+  });
+
+  test("past exp, a cached token gets the same answer as an uncached verify (clock tolerance applies)", async () => {
+    const v = verifier();
+    const header = `Bearer ${await sign()}`;
+    await v.verify(header);
+    clock.advance(600_000 + 1000);
+    assert.equal((await v.verify(header)).id, "orders");
+    assert.equal(jwks.requests, 2, "re-verified instead of served from the cache");
+    clock.advance(30_000);
+    await assertRejected(v, header, "caller_unauthenticated", "token expired");
+  });
+
+  test("evicts the oldest verified token when the cache is full", async () => {
+    const v = verifier(undefined, { cacheSize: 2 });
+    const [a, b, c] = await Promise.all(["a", "b", "c"].map(async (id) => `Bearer ${await sign({ claims: { azp: id } })}`));
+    for (const header of [a, b, c]) await v.verify(header);
+    assert.equal(jwks.requests, 3);
+    await v.verify(c);
+    assert.equal(jwks.requests, 3, "c is cached");
+    await v.verify(a);
+    assert.equal(jwks.requests, 4, "a was evicted");
+    await v.verify(b);
+    assert.equal(jwks.requests, 5, "b was evicted to make room for a");
+  });
+
+  test("cacheSize 0 verifies every time", async () => {
+    const v = verifier(undefined, { cacheSize: 0 });
+    const header = `Bearer ${await sign()}`;
+    await v.verify(header);
+    await v.verify(header);
+    assert.equal(jwks.requests, 2);
+  });
+
+  test("never caches a rejected token", async () => {
+    const v = verifier();
+    const header = `Bearer ${await sign({ claims: { aud: "api://someone-else" } })}`;
+    await assertRejected(v, header, "caller_unauthenticated", "audience not accepted");
+    await assertRejected(v, header, "caller_unauthenticated", "audience not accepted");
+    assert.equal(jwks.requests, 2);
+  });
+});
