@@ -1,0 +1,168 @@
+import type { Clock } from "../clock.js";
+import { isBrokerError } from "../errors/broker-error.js";
+import { errorFields, type Logger } from "../log/logger.js";
+import { SecretNotFoundError, type SecretStore, type SecretVersion, type SecretVersionInfo } from "./secret-store.js";
+
+export interface CachingSecretStoreOptions {
+  clock: Clock;
+  /** How long a latest read is served from memory before the inner store is asked again. */
+  ttlMs: number;
+  /** How old a cached latest value may be and still be served while the inner store is failing. */
+  maxStaleMs: number;
+  logger: Logger;
+  /** Bound on cached specific versions (immutable, so never refreshed). */
+  maxVersions?: number;
+  /**
+   * After a failed refresh served a stale value, serve it without asking again for this long, so
+   * an outage does not make every request wait for the inner store's retries.
+   */
+  errorRetryMs?: number;
+}
+
+interface LatestEntry {
+  readonly secret: SecretVersion;
+  /** The same settled promise on every hit: a hit allocates nothing. */
+  readonly promise: Promise<SecretVersion>;
+  readonly fetchedAt: number;
+  freshUntil: number;
+}
+
+/**
+ * In-memory cache in front of any SecretStore; it sits on the request path, so a hit is one Map
+ * lookup and one clock read. Latest reads are single-flight per name and fall back to the last
+ * value (stale-if-error, bounded by maxStaleMs) when the inner store is unavailable. A missing
+ * secret is never papered over. Cached values are frozen so no caller can alter another's view.
+ */
+export class CachingSecretStore implements SecretStore {
+  private readonly latest = new Map<string, LatestEntry>();
+  private readonly flights = new Map<string, Promise<SecretVersion>>();
+  /** Key `name/version`; insertion order doubles as eviction order. */
+  private readonly versions = new Map<string, Promise<SecretVersion>>();
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly ttlMs: number;
+  private readonly maxStaleMs: number;
+  private readonly maxVersions: number;
+  private readonly errorRetryMs: number;
+
+  constructor(
+    private readonly inner: SecretStore,
+    options: CachingSecretStoreOptions,
+  ) {
+    this.clock = options.clock;
+    this.logger = options.logger;
+    this.ttlMs = options.ttlMs;
+    this.maxStaleMs = options.maxStaleMs;
+    this.maxVersions = options.maxVersions ?? 1000;
+    this.errorRetryMs = options.errorRetryMs ?? Math.min(options.ttlMs, 1000);
+  }
+
+  get(name: string, version?: string): Promise<SecretVersion> {
+    if (version !== undefined) return this.getVersion(name, version);
+    const entry = this.latest.get(name);
+    if (entry !== undefined && this.clock.now() < entry.freshUntil) return entry.promise;
+    return this.flights.get(name) ?? this.refresh(name);
+  }
+
+  async set(name: string, value: string, tags?: Record<string, string>): Promise<SecretVersion> {
+    const written = await this.inner.set(name, value, tags);
+    // A read that started before this write must not replace it when it lands.
+    this.flights.delete(name);
+    return this.remember(name, written).secret;
+  }
+
+  listVersions(name: string): Promise<SecretVersionInfo[]> {
+    return this.inner.listVersions(name);
+  }
+
+  /** Drops one secret's cached values (or all), e.g. after an operator rotated it out of band. */
+  invalidate(name?: string): void {
+    if (name === undefined) {
+      this.latest.clear();
+      this.flights.clear();
+      this.versions.clear();
+      return;
+    }
+    this.latest.delete(name);
+    this.flights.delete(name);
+    const prefix = `${name}/`;
+    for (const key of [...this.versions.keys()]) if (key.startsWith(prefix)) this.versions.delete(key);
+  }
+
+  private refresh(name: string): Promise<SecretVersion> {
+    const flight: Promise<SecretVersion> = this.inner.get(name).then(
+      (secret) => {
+        if (this.flights.get(name) !== flight) return freeze(secret); // superseded by set/invalidate
+        this.flights.delete(name);
+        return this.remember(name, secret).secret;
+      },
+      (error: unknown) => {
+        const current = this.flights.get(name) === flight;
+        if (current) this.flights.delete(name);
+        return this.onRefreshFailed(name, error, current);
+      },
+    );
+    this.flights.set(name, flight);
+    return flight;
+  }
+
+  private onRefreshFailed(name: string, error: unknown, current: boolean): SecretVersion {
+    if (error instanceof SecretNotFoundError) {
+      if (current) this.latest.delete(name); // deleted for real: stop serving it
+      throw error;
+    }
+    const entry = this.latest.get(name);
+    if (entry === undefined || !isBrokerError(error) || error.code !== "secret_unavailable") throw error;
+    const now = this.clock.now();
+    const ageMs = now - entry.fetchedAt;
+    if (ageMs >= this.maxStaleMs) {
+      this.logger.log("error", "secret_stale_expired", { secret: name, version: entry.secret.version, age_ms: ageMs });
+      throw error;
+    }
+    this.logger.log("warn", "secret_stale_served", {
+      secret: name,
+      version: entry.secret.version,
+      age_ms: ageMs,
+      ...errorFields(error),
+    });
+    entry.freshUntil = Math.min(now + this.errorRetryMs, entry.fetchedAt + this.maxStaleMs);
+    return entry.secret;
+  }
+
+  private remember(name: string, secret: SecretVersion): LatestEntry {
+    const frozen = freeze(secret);
+    const now = this.clock.now();
+    const entry: LatestEntry = { secret: frozen, promise: Promise.resolve(frozen), fetchedAt: now, freshUntil: now + this.ttlMs };
+    this.latest.set(name, entry);
+    this.cacheVersion(`${name}/${frozen.version}`, entry.promise);
+    return entry;
+  }
+
+  private getVersion(name: string, version: string): Promise<SecretVersion> {
+    const key = `${name}/${version}`;
+    const hit = this.versions.get(key);
+    if (hit !== undefined) return hit;
+    // The pending promise is cached at once: concurrent reads of one version share one inner read.
+    const pending = this.inner.get(name, version).then(freeze);
+    this.cacheVersion(key, pending);
+    pending.catch(() => {
+      if (this.versions.get(key) === pending) this.versions.delete(key);
+    });
+    return pending;
+  }
+
+  private cacheVersion(key: string, promise: Promise<SecretVersion>): void {
+    this.versions.delete(key);
+    this.versions.set(key, promise);
+    while (this.versions.size > this.maxVersions) {
+      const oldest = this.versions.keys().next();
+      if (oldest.done) break;
+      this.versions.delete(oldest.value);
+    }
+  }
+}
+
+function freeze(secret: SecretVersion): SecretVersion {
+  if (Object.isFrozen(secret)) return secret;
+  return Object.freeze({ ...secret, tags: Object.freeze({ ...secret.tags }) });
+}
