@@ -1,0 +1,516 @@
+import type { Clock, Random } from "../clock.js";
+import type { CachePolicy } from "../config/schema.js";
+import { BrokerError, toBrokerError } from "../errors/broker-error.js";
+import { errorFields, type Logger } from "../log/logger.js";
+import type { IssuedCredential, PreparedSource, TokenSource } from "../providers/credential.js";
+import type { FleetCoordinator, InvalidationBus, SharedCredentialStore } from "./cache-store.js";
+import { computeRefreshAt } from "./refresh-schedule.js";
+
+export type CacheOutcome = "hit" | "miss" | "shared" | "forced";
+
+export interface CacheResult {
+  /** Frozen and shared between callers: treat as read-only. */
+  credential: IssuedCredential;
+  outcome: CacheOutcome;
+  cacheKey: string;
+}
+
+/** Metadata for the operator status page: fingerprints and times, never a token value. */
+export interface ProviderCacheState {
+  provider: string;
+  cacheKey?: string;
+  issuedAt?: number;
+  expiresAt?: number;
+  refreshAt?: number;
+  fingerprint?: string;
+  lastRefreshAt?: number;
+  lastError?: { code: string; detail: string; at: number };
+  refreshing: boolean;
+}
+
+export interface TokenCacheDeps {
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  shared?: SharedCredentialStore;
+  fleet?: FleetCoordinator;
+  invalidations?: InvalidationBus;
+}
+
+export interface GetOptions {
+  /** The credential served must stay valid at least this long. */
+  minTtlSec: number;
+  /** Operator refresh: always obtain a new credential, bypassing every cache. */
+  force?: boolean;
+}
+
+interface Entry {
+  readonly provider: string;
+  readonly key: string;
+  readonly credential: IssuedCredential;
+  /** Order in which fetches started: an older fetch finishing late never replaces a newer result. */
+  readonly generation: number;
+  /** Mutable: pushed back after a failed background refresh. */
+  refreshAt: number;
+}
+
+interface Flight<T> {
+  readonly provider: string;
+  /** Provider epoch at start: after an invalidation nobody joins it and its result is not stored. */
+  readonly epoch: number;
+  readonly promise: Promise<T>;
+}
+
+interface ProviderRecord {
+  epoch: number;
+  /** Keys with a local entry (normally one; two while a new secret version is being fetched). */
+  readonly keys: Set<string>;
+  /** The last key asked for, so invalidate() can delete it in the shared store even without an entry. */
+  lastKey?: string;
+  lastRefreshAt?: number;
+  lastError?: { code: string; detail: string; at: number };
+}
+
+/** Delay before retrying a failed background refresh, at most a quarter of the remaining life. */
+const REFRESH_RETRY_MS = 30_000;
+const MIN_REFRESH_RETRY_MS = 1_000;
+
+/**
+ * Per-instance credential cache: refresh ahead of expiry in the background, one partner call per
+ * key at a time (single-flight), stale-while-valid on refresh failures, and min_ttl. An optional
+ * second level (shared store + fleet coordinator + invalidation bus) makes it fleet-wide; any
+ * failure there degrades to the local path and never fails a request.
+ *
+ * The hit path is a Map lookup and a few comparisons after `prepare()`: no hashing, no JSON, no
+ * timers. Background refreshes are started by the requests that find a credential due.
+ */
+export class TokenCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly flights = new Map<string, Flight<IssuedCredential>>();
+  private readonly forcedFlights = new Map<string, Flight<IssuedCredential>>();
+  private readonly lookups = new Map<string, Flight<IssuedCredential | undefined>>();
+  private readonly refreshing = new Map<string, { provider: string }>();
+  private readonly records = new Map<string, ProviderRecord>();
+  private generations = 0;
+
+  constructor(private readonly deps: TokenCacheDeps) {
+    try {
+      deps.invalidations?.subscribe((provider) => {
+        // Remote invalidation: drop locally only; re-broadcasting would echo round the fleet.
+        this.dropLocal(provider);
+        this.deps.logger.log("info", "token_cache_invalidated", { provider, origin: "remote" });
+      });
+    } catch (error) {
+      this.degraded(undefined, "subscribe", error);
+    }
+  }
+
+  /**
+   * A credential with at least `minTtlSec` left. Rejects only with BrokerErrors: the partner's
+   * (upstream_*), the secret store's (from prepare()), or bad_request when min_ttl exceeds what the
+   * provider issues.
+   */
+  async get(source: TokenSource, policy: CachePolicy, options: GetOptions): Promise<CacheResult> {
+    let prepared: PreparedSource;
+    try {
+      prepared = await source.prepare();
+    } catch (error) {
+      throw toBrokerError(error);
+    }
+    const key = prepared.cacheKey;
+    const minTtlMs = Math.max(0, options.minTtlSec) * 1000;
+    if (options.force) return this.forcedGet(source.provider, prepared, policy, minTtlMs);
+
+    const entry = this.entries.get(key);
+    if (entry !== undefined) {
+      const now = this.deps.clock.now();
+      const remaining = entry.credential.expiresAt - now;
+      if (remaining > 0 && remaining >= minTtlMs) {
+        if (now >= entry.refreshAt && !this.refreshing.has(key)) this.refreshInBackground(entry, prepared, policy);
+        return { credential: entry.credential, outcome: "hit", cacheKey: key };
+      }
+    }
+    return this.miss(source.provider, prepared, policy, minTtlMs, entry);
+  }
+
+  /** Drops the provider's credentials here and in the shared store; `broadcast` tells the fleet. */
+  async invalidate(provider: string, options: { broadcast?: boolean } = {}): Promise<void> {
+    const keys = this.dropLocal(provider);
+    const shared = this.deps.shared;
+    if (shared) {
+      for (const key of keys) {
+        try {
+          await shared.delete(key);
+        } catch (error) {
+          this.degraded(provider, "delete", error);
+        }
+      }
+    }
+    const bus = this.deps.invalidations;
+    if (options.broadcast && bus) {
+      try {
+        await bus.publish(provider);
+      } catch (error) {
+        this.degraded(provider, "publish", error);
+      }
+    }
+    this.deps.logger.log("info", "token_cache_invalidated", { provider, origin: "local", broadcast: Boolean(options.broadcast) });
+  }
+
+  /** `refreshing` is true while any partner call or background refresh for the provider runs. */
+  state(provider: string): ProviderCacheState {
+    const record = this.records.get(provider);
+    const current = record ? this.newestEntry(record) : undefined;
+    let refreshing = false;
+    for (const map of [this.refreshing, this.flights, this.forcedFlights]) {
+      for (const item of map.values()) if (item.provider === provider) refreshing = true;
+    }
+    const credential = current?.credential;
+    return {
+      provider,
+      cacheKey: current?.key,
+      issuedAt: credential?.issuedAt,
+      expiresAt: credential?.expiresAt,
+      refreshAt: current?.refreshAt,
+      fingerprint: credential?.fingerprint,
+      lastRefreshAt: record?.lastRefreshAt,
+      lastError: record?.lastError ? { ...record.lastError } : undefined,
+      refreshing,
+    };
+  }
+
+  private async forcedGet(provider: string, prepared: PreparedSource, policy: CachePolicy, minTtlMs: number): Promise<CacheResult> {
+    this.record(provider).lastKey = prepared.cacheKey;
+    const credential = await this.fetch(provider, prepared, policy, true);
+    this.assertMinTtl(credential, minTtlMs);
+    return { credential, outcome: "forced", cacheKey: prepared.cacheKey };
+  }
+
+  private async miss(
+    provider: string,
+    prepared: PreparedSource,
+    policy: CachePolicy,
+    minTtlMs: number,
+    insufficient: Entry | undefined,
+  ): Promise<CacheResult> {
+    const key = prepared.cacheKey;
+    const record = this.record(provider);
+    record.lastKey = key;
+    // This key already produced a credential too short for this caller: a new one would be too,
+    // so answer without a partner call (a caller retrying a bad min_ttl must not hammer the partner).
+    if (insufficient !== undefined && minTtlMs > insufficient.credential.expiresAt - insufficient.credential.issuedAt) {
+      throw minTtlTooLong(insufficient.credential.expiresAt - insufficient.credential.issuedAt);
+    }
+
+    let credential: IssuedCredential;
+    try {
+      const fromShared = await this.tryShared(provider, prepared, policy, minTtlMs, record);
+      if (fromShared) return { credential: fromShared, outcome: "shared", cacheKey: key };
+      credential = await this.fetch(provider, prepared, policy, false);
+    } catch (error) {
+      const failure = toBrokerError(error);
+      const previous = this.previousKeyEntry(record, key, minTtlMs);
+      if (previous === undefined) throw failure;
+      // The secret changed but the new credential cannot be obtained yet: the one built from the
+      // previous secret version is still valid, so keep the caller working.
+      this.deps.logger.log("warn", "token_served_previous_key", { provider, code: failure.code, fingerprint: previous.credential.fingerprint });
+      return { credential: previous.credential, outcome: "hit", cacheKey: previous.key };
+    }
+    this.assertMinTtl(credential, minTtlMs);
+    return { credential, outcome: "miss", cacheKey: key };
+  }
+
+  /** A credential from the shared store good enough for this caller, adopted locally; else undefined. */
+  private async tryShared(
+    provider: string,
+    prepared: PreparedSource,
+    policy: CachePolicy,
+    minTtlMs: number,
+    record: ProviderRecord,
+  ): Promise<IssuedCredential | undefined> {
+    const key = prepared.cacheKey;
+    // A partner call already under way is fresher than anything the store holds: join it instead.
+    if (!this.deps.shared || this.flights.has(key) || this.forcedFlights.has(key)) return undefined;
+    const epoch = record.epoch;
+    const candidate = await this.lookupShared(provider, key, epoch);
+    if (candidate === undefined || record.epoch !== epoch) return undefined;
+    const now = this.deps.clock.now();
+    const remaining = candidate.expiresAt - now;
+    if (!(remaining > 0 && remaining >= minTtlMs)) return undefined;
+    const entry = this.adopt(provider, key, candidate, computeRefreshAt(candidate, policy, this.deps.random));
+    if (entry !== undefined && now >= entry.refreshAt && !this.refreshing.has(key)) this.refreshInBackground(entry, prepared, policy);
+    return candidate;
+  }
+
+  private refreshInBackground(entry: Entry, prepared: PreparedSource, policy: CachePolicy): void {
+    const key = entry.key;
+    const marker = { provider: entry.provider };
+    this.refreshing.set(key, marker);
+    const clear = () => {
+      if (this.refreshing.get(key) === marker) this.refreshing.delete(key);
+    };
+    this.refresh(entry, prepared, policy).then(clear, clear);
+  }
+
+  /** Never rejects: a failed refresh leaves the still-valid entry in place. */
+  private async refresh(entry: Entry, prepared: PreparedSource, policy: CachePolicy): Promise<void> {
+    const { provider, key } = entry;
+    const record = this.record(provider);
+    try {
+      if (this.deps.shared) {
+        // In a fleet another instance may have refreshed already: take its credential if it is
+        // newer than ours and not itself due, rather than calling the partner again.
+        const epoch = record.epoch;
+        const candidate = await this.lookupShared(provider, key, epoch);
+        if (candidate !== undefined && record.epoch === epoch && candidate.expiresAt > entry.credential.expiresAt) {
+          const refreshAt = computeRefreshAt(candidate, policy, this.deps.random);
+          if (this.deps.clock.now() < refreshAt) {
+            this.adopt(provider, key, candidate, refreshAt);
+            return;
+          }
+        }
+      }
+      await this.fetch(provider, prepared, policy, false);
+    } catch (error) {
+      const failure = toBrokerError(error);
+      const now = this.deps.clock.now();
+      this.deps.logger.log("warn", "token_refresh_failed", { provider, code: failure.code, ...errorFields(failure) });
+      if (this.entries.get(key) === entry) {
+        // Back off instead of retrying on every request while the partner is down.
+        const remaining = entry.credential.expiresAt - now;
+        const delay = Math.max(MIN_REFRESH_RETRY_MS, Math.min(REFRESH_RETRY_MS, remaining / 4), (failure.retryAfterSec ?? 0) * 1000);
+        entry.refreshAt = now + delay;
+      }
+    }
+  }
+
+  /** Single-flight partner call per key; a forced call never joins a non-forced one. */
+  private fetch(provider: string, prepared: PreparedSource, policy: CachePolicy, forced: boolean): Promise<IssuedCredential> {
+    const key = prepared.cacheKey;
+    const record = this.record(provider);
+    const inFlight = forced ? this.forcedFlights.get(key) : (this.current(this.forcedFlights.get(key), record) ?? this.flights.get(key));
+    if (inFlight !== undefined && inFlight.epoch === record.epoch) return inFlight.promise;
+
+    const epoch = record.epoch;
+    const generation = ++this.generations;
+    const promise = this.runFetch(provider, prepared, policy, forced, epoch, generation);
+    const flight: Flight<IssuedCredential> = { provider, epoch, promise };
+    const map = forced ? this.forcedFlights : this.flights;
+    map.set(key, flight);
+    // Cleared after settling (not inside runFetch, which may settle before the map is written).
+    const clear = () => {
+      if (map.get(key) === flight) map.delete(key);
+    };
+    promise.then(clear, clear);
+    return promise;
+  }
+
+  private current<T>(flight: Flight<T> | undefined, record: ProviderRecord): Flight<T> | undefined {
+    return flight !== undefined && flight.epoch === record.epoch ? flight : undefined;
+  }
+
+  private async runFetch(
+    provider: string,
+    prepared: PreparedSource,
+    policy: CachePolicy,
+    forced: boolean,
+    epoch: number,
+    generation: number,
+  ): Promise<IssuedCredential> {
+    const record = this.record(provider);
+    try {
+      // Forced refreshes bypass the fleet: joining another instance's fetch could hand back a
+      // credential obtained before the operator asked.
+      const fleet = this.deps.fleet;
+      const obtained =
+        forced || fleet === undefined
+          ? await this.issueAndShare(provider, prepared, forced, record, epoch)
+          : await this.issueThroughFleet(fleet, provider, prepared, record, epoch);
+      const credential = freeze(obtained);
+      if (record.epoch === epoch) {
+        this.store(provider, prepared.cacheKey, credential, computeRefreshAt(credential, policy, this.deps.random), generation);
+        record.lastRefreshAt = this.deps.clock.now();
+      }
+      this.deps.logger.log("info", "token_fetched", {
+        provider,
+        fingerprint: credential.fingerprint,
+        expires_at: new Date(credential.expiresAt).toISOString(),
+        forced,
+      });
+      return credential;
+    } catch (error) {
+      const failure = toBrokerError(error);
+      record.lastError = { code: failure.code, detail: failure.detail, at: this.deps.clock.now() };
+      throw failure;
+    }
+  }
+
+  private async issueAndShare(
+    provider: string,
+    prepared: PreparedSource,
+    forced: boolean,
+    record: ProviderRecord,
+    epoch: number,
+  ): Promise<IssuedCredential> {
+    const credential = await prepared.issue({ force: forced });
+    const shared = this.deps.shared;
+    // Awaited: fleet waiters read the leader's result from the shared store once it returns.
+    if (shared && record.epoch === epoch) {
+      try {
+        await shared.put(prepared.cacheKey, credential);
+      } catch (error) {
+        this.degraded(provider, "put", error);
+      }
+    }
+    return credential;
+  }
+
+  private async issueThroughFleet(
+    fleet: FleetCoordinator,
+    provider: string,
+    prepared: PreparedSource,
+    record: ProviderRecord,
+    epoch: number,
+  ): Promise<IssuedCredential> {
+    // Tells a partner failure (rethrown as is) from a coordinator failure (degrade to local).
+    const own: { value?: IssuedCredential; error?: { cause: unknown } } = {};
+    const run = async (): Promise<IssuedCredential> => {
+      try {
+        own.value = await this.issueAndShare(provider, prepared, false, record, epoch);
+        return own.value;
+      } catch (error) {
+        own.error = { cause: error };
+        throw error;
+      }
+    };
+    try {
+      const credential = await fleet.singleFlight(prepared.cacheKey, run);
+      if (!isCredential(credential)) throw new TypeError("fleet returned an unusable credential");
+      return credential;
+    } catch (error) {
+      if (own.error !== undefined) throw own.error.cause;
+      this.degraded(provider, "single_flight", error);
+      return own.value ?? run();
+    }
+  }
+
+  /** Deduplicated shared-store read; never rejects (a failing store is a miss). */
+  private lookupShared(provider: string, key: string, epoch: number): Promise<IssuedCredential | undefined> {
+    const existing = this.lookups.get(key);
+    if (existing !== undefined && existing.epoch === epoch) return existing.promise;
+    const promise = this.readShared(provider, key);
+    const lookup: Flight<IssuedCredential | undefined> = { provider, epoch, promise };
+    this.lookups.set(key, lookup);
+    const clear = () => {
+      if (this.lookups.get(key) === lookup) this.lookups.delete(key);
+    };
+    promise.then(clear, clear);
+    return promise;
+  }
+
+  private async readShared(provider: string, key: string): Promise<IssuedCredential | undefined> {
+    try {
+      const credential = await this.deps.shared?.get(key);
+      return isCredential(credential) ? freeze(credential) : undefined;
+    } catch (error) {
+      this.degraded(provider, "get", error);
+      return undefined;
+    }
+  }
+
+  /** Stores a credential read from the shared store; returns the entry now cached for the key. */
+  private adopt(provider: string, key: string, credential: IssuedCredential, refreshAt: number): Entry | undefined {
+    const local = this.entries.get(key);
+    if (local !== undefined && local.credential.expiresAt >= credential.expiresAt) return local;
+    this.store(provider, key, credential, refreshAt, ++this.generations);
+    this.record(provider).lastRefreshAt = this.deps.clock.now();
+    return this.entries.get(key);
+  }
+
+  /** Puts the entry in and drops the provider's other keys, unless a newer fetch already won. */
+  private store(provider: string, key: string, credential: IssuedCredential, refreshAt: number, generation: number): void {
+    const record = this.record(provider);
+    for (const other of record.keys) {
+      const entry = this.entries.get(other);
+      if (entry !== undefined && entry.generation > generation) return;
+    }
+    for (const other of record.keys) if (other !== key) this.entries.delete(other);
+    record.keys.clear();
+    record.keys.add(key);
+    this.entries.set(key, { provider, key, credential, generation, refreshAt });
+  }
+
+  private previousKeyEntry(record: ProviderRecord, key: string, minTtlMs: number): Entry | undefined {
+    const now = this.deps.clock.now();
+    for (const other of record.keys) {
+      if (other === key) continue;
+      const entry = this.entries.get(other);
+      const remaining = entry === undefined ? 0 : entry.credential.expiresAt - now;
+      if (entry !== undefined && remaining > 0 && remaining >= minTtlMs) return entry;
+    }
+    return undefined;
+  }
+
+  private newestEntry(record: ProviderRecord): Entry | undefined {
+    let newest: Entry | undefined;
+    for (const key of record.keys) {
+      const entry = this.entries.get(key);
+      if (entry !== undefined && (newest === undefined || entry.generation > newest.generation)) newest = entry;
+    }
+    return newest;
+  }
+
+  private dropLocal(provider: string): string[] {
+    const record = this.records.get(provider);
+    if (record === undefined) return [];
+    record.epoch++;
+    const keys = new Set(record.keys);
+    if (record.lastKey !== undefined) keys.add(record.lastKey);
+    for (const key of record.keys) this.entries.delete(key);
+    record.keys.clear();
+    return [...keys];
+  }
+
+  private record(provider: string): ProviderRecord {
+    let record = this.records.get(provider);
+    if (record === undefined) {
+      record = { epoch: 0, keys: new Set() };
+      this.records.set(provider, record);
+    }
+    return record;
+  }
+
+  private assertMinTtl(credential: IssuedCredential, minTtlMs: number): void {
+    const remaining = credential.expiresAt - this.deps.clock.now();
+    if (!(remaining > 0 && remaining >= minTtlMs)) throw minTtlTooLong(remaining);
+  }
+
+  private degraded(provider: string | undefined, operation: string, error: unknown): void {
+    this.deps.logger.log("warn", "shared_cache_degraded", { provider, operation, ...errorFields(error) });
+  }
+}
+
+function minTtlTooLong(lifetimeMs: number): BrokerError {
+  const seconds = Math.max(0, Math.floor(lifetimeMs / 1000));
+  return new BrokerError("bad_request", `min_ttl exceeds the lifetime this provider issues (${seconds} s).`);
+}
+
+/** Cached credentials are handed to many callers: freeze them so none can alter another's. */
+function freeze(credential: IssuedCredential): IssuedCredential {
+  if (Object.isFrozen(credential)) return credential;
+  return Object.freeze({ ...credential, headers: Object.freeze({ ...credential.headers }) });
+}
+
+/** Shape check for what comes back from the second level (its adapter validates the payload). */
+function isCredential(value: unknown): value is IssuedCredential {
+  if (typeof value !== "object" || value === null) return false;
+  const c = value as Partial<IssuedCredential>;
+  return (
+    typeof c.tokenType === "string" &&
+    typeof c.fingerprint === "string" &&
+    typeof c.headers === "object" &&
+    c.headers !== null &&
+    Number.isFinite(c.issuedAt) &&
+    Number.isFinite(c.expiresAt)
+  );
+}
