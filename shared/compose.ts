@@ -1,0 +1,101 @@
+import { readFileSync } from "node:fs";
+import { DefaultAzureCredential } from "@azure/identity";
+import { TokenService } from "./broker/token-service.js";
+import { CallerPolicy } from "./callers/caller-policy.js";
+import { CallerVerifier } from "./callers/caller-verifier.js";
+import type { Clock, Random, Sleeper } from "./clock.js";
+import { parseEnv, type BrokerEnv } from "./config/env.js";
+import { parseConfig } from "./config/load.js";
+import type { BrokerConfig } from "./config/schema.js";
+import type { FetchLike } from "./http/fetch-like.js";
+import { JsonLineLogger, type LineSink, type Logger } from "./log/logger.js";
+import type { CredentialFactory } from "./providers/entra-source.js";
+import { buildSources, type ProviderRuntime } from "./providers/source-registry.js";
+import { CachingSecretStore } from "./secrets/caching-store.js";
+import { FileSecretStore } from "./secrets/file-store.js";
+import { createKeyVaultSecretStore } from "./secrets/key-vault-store.js";
+import type { SecretStore } from "./secrets/secret-store.js";
+import { TokenCache } from "./tokens/token-cache.js";
+
+export interface ComposeOptions {
+  /** App settings (process.env in Azure and locally). */
+  env: Record<string, string | undefined>;
+  clock: Clock;
+  sleeper: Sleeper;
+  random: Random;
+  fetch: FetchLike;
+  /** Where log lines go (stdout: the Functions host forwards it to Application Insights). */
+  sink: LineSink;
+  /** Replaces the store chosen from KEY_VAULT_URL (tests). */
+  secretStore?: SecretStore;
+  credentialFactory?: CredentialFactory;
+}
+
+export interface Broker {
+  config: BrokerConfig;
+  env: BrokerEnv;
+  logger: Logger;
+  secrets: CachingSecretStore;
+  providers: ReadonlyMap<string, ProviderRuntime>;
+  cache: TokenCache;
+  tokens: TokenService;
+}
+
+/**
+ * The composition root: reads and validates configuration, picks the secret store, and wires
+ * every component with the clock, fetch, stores and logger it is given. Azure SDK clients are
+ * created here and in their adapters only.
+ */
+export async function composeBroker(options: ComposeOptions): Promise<Broker> {
+  const env = parseEnv(options.env);
+  const config = parseConfig(readFileSync(env.BROKER_CONFIG, "utf8"), env.BROKER_CONFIG);
+  const { clock, sleeper, random, fetch } = options;
+  const logger = new JsonLineLogger(options.sink, clock, env.LOG_LEVEL);
+
+  const store = options.secretStore ?? chooseSecretStore(env, config, { clock, sleeper, random, logger });
+  const secrets = new CachingSecretStore(store, {
+    clock,
+    logger,
+    ttlMs: config.secrets.cacheTtlSec * 1000,
+    maxStaleMs: config.secrets.maxStaleSec * 1000,
+  });
+  const providers = buildSources(config, {
+    secrets,
+    fetch,
+    clock,
+    sleeper,
+    random,
+    logger,
+    credentialFactory: options.credentialFactory,
+  });
+  const cache = new TokenCache({ clock, random, logger });
+  const tokens = new TokenService({
+    config,
+    verifier: new CallerVerifier(config.issuers, { clock, fetch, logger, cacheSize: config.verifiedCallerCacheSize }),
+    policy: new CallerPolicy(config.callers),
+    cache,
+    sources: new Map([...providers].map(([name, p]) => [name, p.source])),
+    clock,
+    logger,
+  });
+  logger.log("info", "broker_started", {
+    providers: Object.keys(config.providers),
+    secret_store: env.KEY_VAULT_URL ? "key-vault" : "local-file",
+  });
+  return { config, env, logger, secrets, providers, cache, tokens };
+}
+
+function chooseSecretStore(
+  env: BrokerEnv,
+  config: BrokerConfig,
+  deps: { clock: Clock; sleeper: Sleeper; random: Random; logger: Logger },
+): SecretStore {
+  if (!env.KEY_VAULT_URL) return new FileSecretStore(config.secrets.localDir, deps);
+  return createKeyVaultSecretStore({
+    vaultUrl: env.KEY_VAULT_URL,
+    // In Azure this resolves to the Function App's managed identity (IDENTITY_ENDPOINT/IDENTITY_HEADER).
+    credential: new DefaultAzureCredential(),
+    disableChallengeResourceVerification: env.KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION,
+    ...deps,
+  });
+}

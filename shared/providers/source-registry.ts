@@ -1,0 +1,73 @@
+import type { Clock, Random, Sleeper } from "../clock.js";
+import type { BrokerConfig, ProviderConfig } from "../config/schema.js";
+import type { FetchLike } from "../http/fetch-like.js";
+import type { Logger } from "../log/logger.js";
+import type { SecretStore } from "../secrets/secret-store.js";
+import { UpstreamCaller } from "../upstream/upstream-caller.js";
+import { ApiKeySource } from "./api-key-source.js";
+import type { TokenSource } from "./credential.js";
+import { EntraSource, type CredentialFactory } from "./entra-source.js";
+import { HttpTokenSource } from "./http-token-source.js";
+import { OAuth2Source } from "./oauth2-source.js";
+
+export interface SourceRegistryDeps {
+  secrets: SecretStore;
+  fetch: FetchLike;
+  clock: Clock;
+  sleeper: Sleeper;
+  random: Random;
+  logger: Logger;
+  /** Tests and emulators may replace the @azure/identity credentials. */
+  credentialFactory?: CredentialFactory;
+}
+
+export interface ProviderRuntime {
+  source: TokenSource;
+  /** Absent for sources that never call a partner (static API keys). */
+  caller?: UpstreamCaller;
+}
+
+/**
+ * Builds one token source per configured provider, each with its own UpstreamCaller (and so its
+ * own circuit breaker). http-token providers get the source of their authProvider.
+ */
+export function buildSources(config: BrokerConfig, deps: SourceRegistryDeps): Map<string, ProviderRuntime> {
+  const built = new Map<string, ProviderRuntime>();
+  const build = (name: string): ProviderRuntime => {
+    const existing = built.get(name);
+    if (existing) return existing;
+    const runtime = create(name, config.providers[name]!, deps, build);
+    built.set(name, runtime);
+    return runtime;
+  };
+  for (const name of Object.keys(config.providers)) build(name);
+  return built;
+}
+
+function create(
+  name: string,
+  config: ProviderConfig,
+  deps: SourceRegistryDeps,
+  build: (name: string) => ProviderRuntime,
+): ProviderRuntime {
+  const { secrets, fetch, clock } = deps;
+  const upstream = () => new UpstreamCaller(name, config.upstream, deps);
+  switch (config.kind) {
+    case "api-key":
+      return { source: new ApiKeySource({ name, config, secrets, clock }) };
+    case "oauth2": {
+      const caller = upstream();
+      return { source: new OAuth2Source({ name, config, secrets, fetch, clock, caller }), caller };
+    }
+    case "entra": {
+      const caller = upstream();
+      const source = new EntraSource({ name, config, secrets, clock, caller, credentialFactory: deps.credentialFactory });
+      return { source, caller };
+    }
+    case "http-token": {
+      const caller = upstream();
+      const auth = build(config.authProvider).source;
+      return { source: new HttpTokenSource({ name, config, secrets, fetch, clock, caller, auth }), caller };
+    }
+  }
+}
