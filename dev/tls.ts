@@ -43,7 +43,10 @@ export function withDevCa(env: NodeJS.ProcessEnv, tls: DevTls): NodeJS.ProcessEn
   if (!existing || existing === tls.caFile) return { ...env, NODE_EXTRA_CA_CERTS: tls.caFile };
   if (existing.endsWith("bundle-with-dev-ca.pem")) return env;
   const bundle = join(resolve(tls.caFile, ".."), "bundle-with-dev-ca.pem");
-  writeFileSync(bundle, readFileSync(existing, "utf8") + "\n" + tls.ca, { mode: 0o600 });
+  const content = readFileSync(existing, "utf8") + "\n" + tls.ca;
+  // Atomic and only when changed: concurrent runs otherwise hand a half-written bundle to a child
+  // process, which then does not trust the dev CA (seen as random TLS failures in SDK tests).
+  if (!existsSync(bundle) || readFileSync(bundle, "utf8") !== content) atomicWrite(bundle, content);
   return { ...env, NODE_EXTRA_CA_CERTS: bundle };
 }
 
