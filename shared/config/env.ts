@@ -1,4 +1,10 @@
 import { z } from "zod";
+import { urlWithProtocol } from "./url.js";
+
+/** App settings that exist but are empty (a common Azure pattern) count as unset. */
+function optional<T extends z.ZodType>(schema: T) {
+  return z.preprocess((v) => (v === "" ? undefined : v), schema.optional());
+}
 
 const Flag = z
   .enum(["true", "false", "1", "0", ""])
@@ -11,18 +17,10 @@ const Flag = z
  */
 export const EnvSchema = z.object({
   BROKER_CONFIG: z.string().min(1, "BROKER_CONFIG must name the configuration file"),
-  KEY_VAULT_URL: z
-    .string()
-    .url()
-    .refine((u) => new URL(u).protocol === "https:", "KEY_VAULT_URL must be https")
-    .optional(),
+  KEY_VAULT_URL: optional(urlWithProtocol(["https:"], "KEY_VAULT_URL must be an https URL")),
   /** Key Vault-compatible emulators and loopback fakes are not on *.vault.azure.net. */
   KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: Flag,
-  REDIS_URL: z
-    .string()
-    .url()
-    .refine((u) => /^rediss?:$/.test(new URL(u).protocol), "REDIS_URL must be redis:// or rediss://")
-    .optional(),
+  REDIS_URL: optional(urlWithProtocol(["redis:", "rediss:"], "REDIS_URL must be a redis:// or rediss:// URL")),
   MAINTENANCE_SCHEDULE: z.string().min(1).default("0 */5 * * * *"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { urlWithProtocol } from "./url.js";
+import { RotationSchema } from "./rotation-schema.js";
 
 /**
  * The broker's configuration file. Secret values never appear here: every secret field is a
@@ -19,14 +21,8 @@ export type SecretRef = z.infer<typeof SecretRefSchema>;
 export const ValueOrSecretSchema = z.union([z.string().min(1), SecretRefSchema]);
 export type ValueOrSecret = z.infer<typeof ValueOrSecretSchema>;
 
-const HttpUrl = z
-  .string()
-  .url()
-  .refine((u) => /^https?:$/.test(new URL(u).protocol), "must be an http(s) URL");
-const HttpsUrl = z
-  .string()
-  .url()
-  .refine((u) => new URL(u).protocol === "https:", "must be an https URL");
+const HttpUrl = urlWithProtocol(["http:", "https:"], "must be an http(s) URL");
+const HttpsUrl = urlWithProtocol(["https:"], "must be an https URL");
 
 export const HeadersSchema = z
   .record(z.string().regex(HEADER_NAME, "must be an HTTP header name"), ValueOrSecretSchema)
@@ -155,6 +151,7 @@ export const ApiKeyProviderSchema = z
     scheme: z.enum(["basic", "header"]),
     header: z.string().regex(HEADER_NAME).default("Authorization"),
     prefix: z.string().default("").describe('Prepended to the raw key in scheme "header", e.g. "ApiKey ".'),
+    rotation: RotationSchema.optional().describe("Key rotation: through the partner key API or by an operator."),
     ...providerBase,
   })
   .strict();
@@ -259,6 +256,10 @@ export const ConfigSchema = z
       });
     }
     for (const [name, provider] of Object.entries(config.providers)) {
+      if (provider.kind === "api-key" && provider.rotation?.mode === "partner-api" && provider.scheme !== "basic") {
+        // The partner key API is authenticated with the key itself, as Basic id:secret.
+        ctx.addIssue({ code: "custom", path: ["providers", name, "rotation", "mode"], message: '"partner-api" rotation needs scheme "basic"' });
+      }
       if (provider.kind !== "http-token") continue;
       const auth = config.providers[provider.authProvider];
       if (!auth) {

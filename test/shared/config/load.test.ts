@@ -69,3 +69,15 @@ test("an entra provider needs exactly one of clientSecret and certificate", () =
 test("reports invalid JSON without crashing", () => {
   assert.throws(() => parseConfig("{ not json", "x.json"), /x\.json: not valid JSON/);
 });
+
+test("a malformed URL is reported as a field error, not a crash", () => {
+  const bad = structuredClone(minimal) as Record<string, any>;
+  bad.issuers.local.jwksUri = "not a url";
+  bad.providers.ayyeka = { kind: "oauth2", tokenUrl: "ftp://p.example/token", clientId: "id", clientSecret: { secret: "s" } };
+  assert.throws(() => parseConfig(JSON.stringify(bad)), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /issuers\.local\.jwksUri: must be an http\(s\) URL/);
+    assert.match(e.message, /providers\.ayyeka\.tokenUrl: must be an http\(s\) URL/);
+    return true;
+  });
+});

@@ -1,0 +1,127 @@
+import { z } from "zod";
+
+/**
+ * Rotation settings of an api-key provider. Kept apart from schema.ts (which embeds it) because the
+ * partner key API adapter is a small language of its own. No secret appears here: the key API is
+ * always authenticated with the provider's own key secret.
+ */
+
+const HttpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:$/.test(new URL(u).protocol), "must be an http(s) URL");
+const Path = z.string().regex(/^\/[^\s]*$/, "must start with / and contain no spaces");
+const Status = z.number().int().min(100).max(599);
+
+export const DeclarativeKeyApiSchema = z
+  .object({
+    baseUrl: HttpUrl.describe("Base URL of the partner API; every path below is appended to it."),
+    create: z
+      .object({
+        method: z.enum(["POST", "PUT"]).default("POST"),
+        path: Path,
+        body: z.record(z.string(), z.unknown()).optional().describe("Fixed JSON fields sent with every create."),
+      })
+      .strict(),
+    list: z
+      .object({
+        method: z.enum(["GET", "POST"]).default("GET"),
+        path: Path,
+        itemsField: z.string().min(1).default("items").describe('Dotted path of the array of keys in the response, e.g. "data.items".'),
+      })
+      .strict(),
+    delete: z
+      .object({
+        method: z.enum(["DELETE", "POST"]).default("DELETE"),
+        path: Path.refine((p) => p.includes("{id}"), "must contain {id}"),
+      })
+      .strict(),
+    verify: z
+      .object({
+        method: z.enum(["GET", "HEAD", "POST"]).default("GET"),
+        path: Path.describe("A cheap call that only a valid key may make; sent with the NEW key."),
+        expectStatus: z.array(Status).min(1).default([200]),
+      })
+      .strict(),
+    fields: z
+      .object({
+        id: z.string().min(1).describe("Field holding the key id (the Basic user name)."),
+        secret: z.string().min(1).describe("Field of the create response holding the secret (returned once)."),
+        name: z.string().min(1).describe("Field holding the key's name: the broker marks its own keys there."),
+        createdAt: z.string().min(1).optional(),
+      })
+      .strict(),
+    copyFromCurrent: z
+      .array(z.string().min(1))
+      .default([])
+      .describe("Fields copied from the current key to the new one (e.g. permissions, ipRestrictions)."),
+    maxKeys: z.number().int().min(2).describe("The partner's limit on keys per account."),
+  })
+  .strict();
+export type KeyApiSpec = z.infer<typeof DeclarativeKeyApiSchema>;
+
+export const SilverflowKeyApiSchema = z
+  .object({
+    preset: z.literal("silverflow"),
+    baseUrl: HttpUrl.describe('Silverflow API base, e.g. "https://api.silverflow.co/v1" (the sandbox: "<url>/silverflow").'),
+    verifyPath: Path.default("/charges").describe("Called with the new key to prove it works (needs charges:List)."),
+    maxKeys: z.number().int().min(2).default(40),
+  })
+  .strict();
+
+export const KeyApiSchema = z.union([SilverflowKeyApiSchema, DeclarativeKeyApiSchema]);
+export type KeyApiConfig = z.infer<typeof KeyApiSchema>;
+
+export const RotationSchema = z
+  .object({
+    mode: z
+      .enum(["partner-api", "operator"])
+      .describe('"partner-api": the broker creates keys through the partner key API; "operator": a person writes new secret versions.'),
+    intervalHours: z.number().positive().default(720).describe("A rotation is due this long after the current key was created."),
+    graceMinutes: z
+      .number()
+      .min(0)
+      .default(60)
+      .describe("The previous key is deleted at the partner this long after the new one was promoted."),
+    maxAgeDays: z.number().positive().optional().describe('Status reports the key as "stale" beyond this age (operator mode).'),
+    maxFailures: z
+      .number()
+      .int()
+      .min(1)
+      .default(3)
+      .describe("Consecutive failed attempts before automatic rotation stops (needs_attention) until an operator rotates."),
+    verify: z
+      .object({
+        attempts: z.number().int().min(1).max(50).default(5),
+        delayMs: z.number().int().min(0).max(120_000).default(2000),
+      })
+      .strict()
+      .default({ attempts: 5, delayMs: 2000 })
+      .describe("How long a new key may take to start working at the partner (propagation)."),
+    keyApi: KeyApiSchema.optional().describe('The partner key API (mode "partner-api" only).'),
+  })
+  .strict()
+  .superRefine((rotation, ctx) => {
+    if (rotation.mode === "partner-api" && rotation.keyApi === undefined) {
+      ctx.addIssue({ code: "custom", path: ["keyApi"], message: 'required when mode is "partner-api"' });
+    }
+    if (rotation.mode === "operator" && rotation.keyApi !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["keyApi"], message: 'only allowed when mode is "partner-api"' });
+    }
+  });
+export type RotationConfig = z.infer<typeof RotationSchema>;
+
+/** The preset is shorthand for the declarative adapter, so one code path talks to every partner. */
+export function expandKeyApi(keyApi: KeyApiConfig): KeyApiSpec {
+  if (!("preset" in keyApi)) return keyApi;
+  return {
+    baseUrl: keyApi.baseUrl,
+    create: { method: "POST", path: "/api-keys", body: { description: "Created by token-broker key rotation." } },
+    list: { method: "GET", path: "/api-keys", itemsField: "items" },
+    delete: { method: "DELETE", path: "/api-keys/{id}" },
+    verify: { method: "GET", path: keyApi.verifyPath, expectStatus: [200] },
+    fields: { id: "key", secret: "secret", name: "name", createdAt: "createdAt" },
+    copyFromCurrent: ["permissions", "ipRestrictions"],
+    maxKeys: keyApi.maxKeys,
+  };
+}

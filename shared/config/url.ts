@@ -1,0 +1,15 @@
+import { z } from "zod";
+
+/**
+ * A URL string restricted to some protocols. One refinement that never throws: zod runs every
+ * check even after `.url()` fails, and `new URL()` on garbage would turn a config error into a crash.
+ */
+export function urlWithProtocol(protocols: string[], message: string) {
+  return z.string().refine((value) => {
+    try {
+      return protocols.includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, message);
+}
