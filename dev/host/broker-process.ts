@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -14,17 +15,46 @@ export interface BrokerProcess {
   kill(): Promise<void>;
 }
 
+export interface BrokerProcessOptions {
+  /** 0 (default) = a free port. */
+  port?: number;
+  /**
+   * Send the child's stdout and stderr to this file (appended) instead of pipes. Under load a pipe
+   * must be drained by the parent, which then competes with its own work (the benchmark's load
+   * generator); a file costs the child one write and the parent nothing. `lines` and
+   * `waitForLine` then read the file.
+   */
+  logFile?: string;
+  /** Extra node flags for the child, e.g. ["--cpu-prof", "--cpu-prof-dir=..."]. */
+  nodeArgs?: string[];
+  /**
+   * Another host script that prints the same `{"event":"host_listening","url":...}` line (e.g. the
+   * benchmark's trivial host), so it is started and stopped exactly like a broker. Default: serve-functions.js.
+   */
+  script?: string;
+}
+
 const SERVE = join(dirname(fileURLToPath(import.meta.url)), "serve-functions.js");
+const LOG_FILE_POLL_MS = 20;
 
 /**
  * Starts one broker instance (local Functions host + the function files) as a child process with
  * the given app settings, and resolves once it listens.
  */
-export async function spawnBrokerProcess(env: Record<string, string | undefined>, options: { port?: number } = {}): Promise<BrokerProcess> {
-  const child = spawn(process.execPath, [SERVE], {
-    env: { ...process.env, ...env, PORT: String(options.port ?? 0) },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+export async function spawnBrokerProcess(env: Record<string, string | undefined>, options: BrokerProcessOptions = {}): Promise<BrokerProcess> {
+  const logFd = options.logFile !== undefined ? openSync(options.logFile, "a") : undefined;
+  // Lines already in an appended-to file belong to earlier processes.
+  let offset = logFd !== undefined ? fstatSync(logFd).size : 0;
+  let child: ChildProcess;
+  try {
+    child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script ?? SERVE], {
+      env: { ...process.env, ...env, PORT: String(options.port ?? 0) },
+      stdio: logFd === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", logFd, logFd],
+    });
+  } finally {
+    // The child holds its own copy of the descriptor.
+    if (logFd !== undefined) closeSync(logFd);
+  }
   const lines: string[] = [];
   const waiters = new Set<{ match: RegExp; resolve: (line: string) => void }>();
   const onData = (chunk: Buffer, carry: { rest: string }) => {
@@ -38,32 +68,67 @@ export async function spawnBrokerProcess(env: Record<string, string | undefined>
   };
   const out = { rest: "" };
   const err = { rest: "" };
-  child.stdout!.on("data", (c: Buffer) => onData(c, out));
-  child.stderr!.on("data", (c: Buffer) => onData(c, err));
+  // Reads what the child appended to the log file since the last call (no-op with pipes).
+  let pump = () => {};
+  if (options.logFile === undefined) {
+    child.stdout!.on("data", (c: Buffer) => onData(c, out));
+    child.stderr!.on("data", (c: Buffer) => onData(c, err));
+  } else {
+    const file = options.logFile;
+    pump = () => {
+      const fd = openSync(file, "r");
+      try {
+        const buffer = Buffer.alloc(64 * 1024);
+        for (;;) {
+          const n = readSync(fd, buffer, 0, buffer.length, offset);
+          if (n <= 0) break;
+          offset += n;
+          onData(buffer.subarray(0, n), out);
+        }
+      } finally {
+        closeSync(fd);
+      }
+    };
+  }
 
   const waitForLine = (match: RegExp, timeoutMs = 15_000) =>
     new Promise<string>((resolve, reject) => {
+      pump();
       const found = lines.find((l) => match.test(l));
       if (found) return resolve(found);
-      const waiter = { match, resolve: (l: string) => (clearTimeout(timer), resolve(l)) };
+      const poll = options.logFile !== undefined ? setInterval(pump, LOG_FILE_POLL_MS) : undefined;
+      const done = () => (clearTimeout(timer), clearInterval(poll));
+      const waiter = { match, resolve: (l: string) => (done(), resolve(l)) };
       const timer = setTimeout(() => {
         waiters.delete(waiter);
+        clearInterval(poll);
         reject(new Error(`broker process: no line matching ${match} within ${timeoutMs} ms:\n${lines.slice(-20).join("\n")}`));
       }, timeoutMs);
       waiters.add(waiter);
       child.once("exit", (code) => {
+        pump();
         if (!waiters.has(waiter)) return;
         waiters.delete(waiter);
-        clearTimeout(timer);
+        done();
         reject(new Error(`broker process exited (${code}) before ${match}:\n${lines.slice(-20).join("\n")}`));
       });
     });
 
-  const listening = JSON.parse(await waitForLine(/"event":"host_listening"/)) as { url: string };
+  let listening: { url: string };
+  try {
+    listening = JSON.parse(await waitForLine(/"event":"host_listening"/)) as { url: string };
+  } catch (error) {
+    // Never leave a half-started child behind (it would keep the parent alive).
+    await terminate(child, "SIGKILL");
+    throw error;
+  }
   return {
     url: listening.url,
     pid: child.pid!,
-    lines,
+    get lines() {
+      pump();
+      return lines;
+    },
     waitForLine,
     stop: () => terminate(child, "SIGTERM"),
     kill: () => terminate(child, "SIGKILL"),

@@ -1,0 +1,276 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { z } from "zod";
+import { errorFields } from "../../shared/log/logger.js";
+import { installFunctionsCore, type RegisteredFunction } from "./functions-core.js";
+import { readBody, toHttpRequest, TOO_LARGE, writeEmpty, writeHttpResult } from "./http-bridge.js";
+import { Invoker, type HostLog } from "./invoker.js";
+import { parseNcrontab } from "./ncrontab.js";
+import { RouteTable } from "./route-table.js";
+import { TimerScheduler, type TimerJob } from "./timer-scheduler.js";
+
+export type { RegisteredFunction } from "./functions-core.js";
+
+export interface LocalHost {
+  /** e.g. http://127.0.0.1:7071 (no route prefix). */
+  url: string;
+  port: number;
+  functions: RegisteredFunction[];
+  /** Runs a timer (or any non-HTTP) function now; rejects with the handler's error. */
+  invoke(functionName: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface LocalHostOptions {
+  /** Absolute paths or file URLs of compiled function files. */
+  modules: string[];
+  /** 0 (default) = a free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default "api". */
+  routePrefix?: string;
+  /** For %SETTING% in timer schedules; default process.env. */
+  env?: Record<string, string | undefined>;
+  /** Default true; when false, timers run only through invoke() or the admin API. */
+  enableTimers?: boolean;
+  log?: (line: string) => void;
+}
+
+const ADMIN_PREFIX = "/admin/functions/";
+const adminBodySchema = z.looseObject({ input: z.string().optional() });
+
+/**
+ * The local Azure Functions host: imports the same compiled function files Azure runs, receives
+ * their `app.http`/`app.timer` registrations through our `@azure/functions-core`, and serves them
+ * over node:http (keep-alive) with the real `HttpRequest`/`InvocationContext` classes. Timers
+ * follow their NCRONTAB schedules; `POST /admin/functions/{name}` runs one now (loopback only),
+ * like the real host's admin API.
+ */
+export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
+  const log: HostLog = options.log ?? ((line) => process.stdout.write(line + "\n"));
+  // Before any function module is imported: @azure/functions caches a missing core for good.
+  const registry = installFunctionsCore();
+  const removeSink = registry.addLogSink((level, _category, message) => log(`[host] ${level}: ${message}`));
+  let scheduler: TimerScheduler | undefined;
+  try {
+    const loaded = await registry.load(options.modules);
+    const functions = loaded.functions;
+    const byName = new Map<string, RegisteredFunction>();
+    for (const fn of functions) {
+      const key = fn.name.toLowerCase();
+      if (byName.has(key)) throw new Error(`two functions are named "${fn.name}"`);
+      byName.set(key, fn);
+    }
+    for (const href of loaded.withoutFunctions) {
+      log(`[host] warning: ${href} registered no functions (was it imported before the host started?)`);
+    }
+
+    const invoker = new Invoker(loaded, log);
+    const logFailure = (fn: RegisteredFunction, error: unknown) =>
+      log(`[${fn.name}] error: Executed 'Functions.${fn.name}' (Failed): ${describeError(error)}`);
+    const runLogged = async (fn: RegisteredFunction, input: unknown): Promise<void> => {
+      try {
+        await invoker.invoke(fn, input);
+      } catch (error) {
+        logFailure(fn, error);
+        throw error;
+      }
+    };
+    const routes = new RouteTable<RegisteredFunction>(options.routePrefix ?? "api");
+    const jobs: TimerJob[] = [];
+    const env = options.env ?? process.env;
+    for (const fn of functions) {
+      if (isType(fn, "httpTrigger")) {
+        const route = typeof fn.trigger.route === "string" ? fn.trigger.route : fn.name;
+        const methods = Array.isArray(fn.trigger.methods) ? fn.trigger.methods.map(String) : undefined;
+        routes.add(route, methods, fn);
+      } else if (isType(fn, "timerTrigger")) {
+        const schedule = timerSchedule(fn, env);
+        jobs.push({
+          name: fn.name,
+          schedule,
+          runOnStartup: fn.trigger.runOnStartup === true,
+          run: (timer) => runLogged(fn, timer).catch(() => undefined),
+        });
+      }
+    }
+    scheduler = new TimerScheduler(jobs);
+    const timers = scheduler;
+
+    const nonHttpInput = (fn: RegisteredFunction, input: string | undefined): unknown =>
+      isType(fn, "timerTrigger") ? timers.manualInfo(fn.name) : input;
+    const adminRuns = new Set<Promise<unknown>>();
+
+    await invoker.runAppHooks("appStart", { functionAppDirectory: process.cwd() });
+
+    const host = options.host ?? "127.0.0.1";
+    let origin = `http://${host.includes(":") ? `[${host}]` : host}`;
+
+    const handleAdmin = async (req: IncomingMessage, res: ServerResponse, rawPath: string): Promise<void> => {
+      if (req.method !== "POST") return writeEmpty(res, 405, { allow: "POST" });
+      if (!isLoopback(req.socket.remoteAddress)) return writeEmpty(res, 403);
+      let name: string;
+      try {
+        name = decodeURIComponent(rawPath.slice(ADMIN_PREFIX.length));
+      } catch {
+        return writeEmpty(res, 400);
+      }
+      const body = await readBody(req);
+      if (body === TOO_LARGE) return writeEmpty(res, 413, { connection: "close" });
+      let input: string | undefined;
+      if (body !== undefined) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(body.toString("utf8"));
+        } catch {
+          return writeEmpty(res, 400);
+        }
+        const checked = adminBodySchema.safeParse(parsed);
+        if (!checked.success) return writeEmpty(res, 400);
+        input = checked.data.input;
+      }
+      const fn = byName.get(name.toLowerCase());
+      if (!fn) return writeEmpty(res, 404);
+      if (isType(fn, "httpTrigger")) return writeEmpty(res, 400);
+      const run = runLogged(fn, nonHttpInput(fn, input)).catch(() => undefined);
+      adminRuns.add(run);
+      void run.finally(() => adminRuns.delete(run));
+      writeEmpty(res, 202);
+    };
+
+    const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+      const rawUrl = req.url ?? "/";
+      const q = rawUrl.indexOf("?");
+      const rawPath = q < 0 ? rawUrl : rawUrl.slice(0, q);
+      if (rawPath.length > ADMIN_PREFIX.length && rawPath.slice(0, ADMIN_PREFIX.length).toLowerCase() === ADMIN_PREFIX) {
+        return handleAdmin(req, res, rawPath);
+      }
+      const found = routes.lookup(req.method ?? "GET", rawPath);
+      switch (found.kind) {
+        case "not-found":
+          return writeEmpty(res, 404);
+        case "bad-path":
+          return writeEmpty(res, 400);
+        case "method-not-allowed":
+          return writeEmpty(res, 405, { allow: found.allow.join(", ") });
+      }
+      const body = await readBody(req);
+      if (body === TOO_LARGE) return writeEmpty(res, 413, { connection: "close" });
+      let request;
+      try {
+        request = toHttpRequest(req, body, found.params, origin);
+      } catch {
+        return writeEmpty(res, 400);
+      }
+      try {
+        const result = await invoker.invoke(found.target, request);
+        await writeHttpResult(res, result);
+      } catch (error) {
+        // Like the real host: the caller learns nothing but 500, the log gets the failure.
+        logFailure(found.target, error);
+        if (!res.headersSent) writeEmpty(res, 500);
+        else res.destroy();
+      }
+    };
+
+    const server = createServer((req, res) => {
+      handle(req, res).catch((error: unknown) => {
+        // Only transport failures get here (client went away mid-body...): never crash for them.
+        log(`[host] warning: request failed: ${describeError(error)}`);
+        if (!res.headersSent && !res.destroyed) writeEmpty(res, 400, { connection: "close" });
+        else res.destroy();
+      });
+    });
+    server.on("clientError", (_error, socket) => {
+      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      else socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port ?? 0, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    const port = (server.address() as AddressInfo).port;
+    origin = `${origin}:${port}`;
+    if (options.enableTimers ?? true) timers.start();
+    log(`[host] information: listening on ${origin}/${(options.routePrefix ?? "api").replace(/^\/+/, "")} with ${functions.length} function(s)`);
+
+    let closing: Promise<void> | undefined;
+    return {
+      url: origin,
+      port,
+      functions,
+      async invoke(functionName: string): Promise<void> {
+        const fn = byName.get(functionName.toLowerCase());
+        if (!fn) throw new Error(`no function named "${functionName}"`);
+        if (isType(fn, "httpTrigger")) throw new Error(`"${fn.name}" is HTTP-triggered: call it over HTTP`);
+        await runLogged(fn, nonHttpInput(fn, undefined));
+      },
+      close(): Promise<void> {
+        closing ??= (async () => {
+          server.closeAllConnections();
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+          await timers.stop();
+          await Promise.all([...adminRuns]);
+          try {
+            await invoker.runAppHooks("appTerminate");
+          } catch (error) {
+            log(`[host] error: appTerminate hook failed: ${describeError(error)}`);
+          }
+          removeSink();
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await scheduler?.stop();
+    removeSink();
+    throw error;
+  }
+}
+
+function isType(fn: RegisteredFunction, type: string): boolean {
+  return fn.triggerType.toLowerCase() === type.toLowerCase();
+}
+
+function timerSchedule(fn: RegisteredFunction, env: Record<string, string | undefined>) {
+  const expression = substituteSettings(String(fn.trigger.schedule ?? ""), env, fn.name);
+  try {
+    return parseNcrontab(expression);
+  } catch (error) {
+    throw new Error(`function "${fn.name}": ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** `%NAME%` in binding properties is an app setting, resolved at start-up as the real host does. */
+function substituteSettings(text: string, env: Record<string, string | undefined>, functionName: string): string {
+  return text.replace(/%([^%]+)%/g, (_match, name: string) => {
+    const value = env[name];
+    if (value === undefined || value === "") {
+      throw new Error(`function "${functionName}": app setting "${name}" used in its schedule is not set`);
+    }
+    return value;
+  });
+}
+
+function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
+}
+
+/** Class/code chain and stack frames, never the message: messages can quote upstream bodies. */
+function describeError(error: unknown): string {
+  const chain = errorFields(error).error_chain;
+  const frames =
+    error instanceof Error && typeof error.stack === "string"
+      ? error.stack
+          .split("\n")
+          .filter((l) => /^\s+at /.test(l))
+          .slice(0, 8)
+          .join("\n")
+      : "";
+  return [Array.isArray(chain) ? chain.join(" <- ") : String(chain), frames].filter(Boolean).join("\n");
+}
