@@ -16,6 +16,11 @@ import { FileSecretStore } from "./secrets/file-store.js";
 import { createKeyVaultSecretStore } from "./secrets/key-vault-store.js";
 import type { SecretStore } from "./secrets/secret-store.js";
 import { TokenCache } from "./tokens/token-cache.js";
+import { AdminService } from "./broker/admin-service.js";
+import { InProcessLock } from "./rotation/in-process-lock.js";
+import { journalSecretName } from "./rotation/journal.js";
+import type { Lock } from "./rotation/lock.js";
+import { RotationService } from "./rotation/rotation-service.js";
 
 export interface ComposeOptions {
   /** App settings (process.env in Azure and locally). */
@@ -29,6 +34,8 @@ export interface ComposeOptions {
   /** Replaces the store chosen from KEY_VAULT_URL (tests). */
   secretStore?: SecretStore;
   credentialFactory?: CredentialFactory;
+  /** Rotation lock; in-process unless the fleet provides a distributed one. */
+  lock?: Lock;
 }
 
 export interface Broker {
@@ -39,6 +46,8 @@ export interface Broker {
   providers: ReadonlyMap<string, ProviderRuntime>;
   cache: TokenCache;
   tokens: TokenService;
+  rotation: RotationService;
+  admin: AdminService;
 }
 
 /**
@@ -78,11 +87,36 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     clock,
     logger,
   });
+  const rotation = new RotationService({
+    config,
+    // Rotation reads the store uncached: a stale read could make it delete the key in service.
+    secrets: store,
+    fetch,
+    clock,
+    sleeper,
+    random,
+    logger,
+    lock: options.lock ?? new InProcessLock(clock),
+    onPromoted: async (provider) => {
+      const promoted = config.providers[provider];
+      if (promoted?.kind === "api-key") {
+        secrets.invalidate(promoted.key.secret);
+        secrets.invalidate(journalSecretName(promoted.key.secret));
+      }
+      // Tokens minted with the old key (http-token providers using it) go too.
+      for (const [name, p] of Object.entries(config.providers)) {
+        if (name === provider || (p.kind === "http-token" && p.authProvider === provider)) {
+          await cache.invalidate(name, { broadcast: true });
+        }
+      }
+    },
+  });
+  const admin = new AdminService({ config, tokens, cache, providers, rotation, clock, logger });
   logger.log("info", "broker_started", {
     providers: Object.keys(config.providers),
     secret_store: env.KEY_VAULT_URL ? "key-vault" : "local-file",
   });
-  return { config, env, logger, secrets, providers, cache, tokens };
+  return { config, env, logger, secrets, providers, cache, tokens, rotation, admin };
 }
 
 function chooseSecretStore(

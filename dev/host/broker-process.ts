@@ -9,6 +9,8 @@ export interface BrokerProcess {
   /** Every stdout/stderr line so far: tests scan them for canary values. */
   lines: string[];
   waitForLine(match: RegExp, timeoutMs?: number): Promise<string>;
+  /** Runs a non-HTTP function (the maintenance timer) now and waits for its completion line. */
+  invoke(functionName: string): Promise<void>;
   /** Graceful stop (SIGTERM). */
   stop(): Promise<void>;
   /** Abrupt death (SIGKILL), as a crashed instance. */
@@ -130,9 +132,26 @@ export async function spawnBrokerProcess(env: Record<string, string | undefined>
       return lines;
     },
     waitForLine,
+    async invoke(functionName) {
+      const mark = lines.length;
+      const res = await fetch(`${listening.url}/admin/functions/${functionName}`, { method: "POST", body: "{}" });
+      if (res.status !== 202) throw new Error(`invoke ${functionName}: HTTP ${res.status}`);
+      const done = new RegExp(`Executed 'Functions\\.${functionName}' \\((Succeeded|Failed)\\)`);
+      await waitFor(() => lines.slice(mark).some((l) => done.test(l)) || undefined);
+    },
     stop: () => terminate(child, "SIGTERM"),
     kill: () => terminate(child, "SIGKILL"),
   };
+}
+
+async function waitFor<T>(probe: () => T | undefined, timeoutMs = 15_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {

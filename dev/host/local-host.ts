@@ -72,6 +72,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const runLogged = async (fn: RegisteredFunction, input: unknown): Promise<void> => {
       try {
         await invoker.invoke(fn, input);
+        // The real host's wording: scripts and tests wait for this line after an admin invoke.
+        log(`[${fn.name}] information: Executed 'Functions.${fn.name}' (Succeeded)`);
       } catch (error) {
         logFailure(fn, error);
         throw error;

@@ -2,7 +2,8 @@ import type { Clock } from "../clock.js";
 import type { ApiKeyProviderConfig } from "../config/schema.js";
 import { BrokerError } from "../errors/broker-error.js";
 import { fingerprint } from "../log/fingerprint.js";
-import type { SecretStore } from "../secrets/secret-store.js";
+import { acceptedVersion, readJournal } from "../rotation/journal.js";
+import type { SecretStore, SecretVersion } from "../secrets/secret-store.js";
 import { computeCacheKey } from "./cache-key.js";
 import type { IssuedCredential, PreparedSource, TokenSource } from "./credential.js";
 import { assertHeaderValue, resolveHeaders } from "./headers.js";
@@ -34,7 +35,7 @@ export class ApiKeySource implements TokenSource {
 
   async prepare(): Promise<PreparedApiKey> {
     const { config, secrets } = this.deps;
-    const [secret, extra] = await Promise.all([secrets.get(config.key.secret), resolveHeaders(config.headers, secrets)]);
+    const [secret, extra] = await Promise.all([this.keySecret(), resolveHeaders(config.headers, secrets)]);
     const { tokenType, header, value, keyId, keyFingerprint } =
       config.scheme === "basic" ? basicCredential(secret.value, secret.name) : headerCredential(config, secret.value);
     const cacheKey = computeCacheKey(this.provider, {
@@ -57,6 +58,17 @@ export class ApiKeySource implements TokenSource {
         };
       },
     };
+  }
+
+  /**
+   * The key version to serve. An operator-rotated key guarded by a probe is pinned to the version
+   * rotation accepted (journal), so a new version is served only once it has been verified.
+   */
+  private async keySecret(): Promise<SecretVersion> {
+    const { config, secrets } = this.deps;
+    if (config.rotation?.mode !== "operator" || !config.probe) return secrets.get(config.key.secret);
+    const version = acceptedVersion(await readJournal(secrets, config.key.secret));
+    return secrets.get(config.key.secret, version);
   }
 }
 

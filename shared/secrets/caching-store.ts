@@ -36,6 +36,11 @@ interface LatestEntry {
 export class CachingSecretStore implements SecretStore {
   private readonly latest = new Map<string, LatestEntry>();
   private readonly flights = new Map<string, Promise<SecretVersion>>();
+  /**
+   * Names found missing, until when. Optional secrets (a rotation journal before the first
+   * rotation) are looked up on the request path: without this every request would ask the store.
+   */
+  private readonly missing = new Map<string, { until: number; error: SecretNotFoundError }>();
   /** Key `name/version`; insertion order doubles as eviction order. */
   private readonly versions = new Map<string, Promise<SecretVersion>>();
   private readonly clock: Clock;
@@ -61,6 +66,8 @@ export class CachingSecretStore implements SecretStore {
     if (version !== undefined) return this.getVersion(name, version);
     const entry = this.latest.get(name);
     if (entry !== undefined && this.clock.now() < entry.freshUntil) return entry.promise;
+    const missing = this.missing.get(name);
+    if (missing !== undefined && this.clock.now() < missing.until) return Promise.reject(missing.error);
     return this.flights.get(name) ?? this.refresh(name);
   }
 
@@ -68,6 +75,7 @@ export class CachingSecretStore implements SecretStore {
     const written = await this.inner.set(name, value, tags);
     // A read that started before this write must not replace it when it lands.
     this.flights.delete(name);
+    this.missing.delete(name);
     return this.remember(name, written).secret;
   }
 
@@ -79,11 +87,13 @@ export class CachingSecretStore implements SecretStore {
   invalidate(name?: string): void {
     if (name === undefined) {
       this.latest.clear();
+      this.missing.clear();
       this.flights.clear();
       this.versions.clear();
       return;
     }
     this.latest.delete(name);
+    this.missing.delete(name);
     this.flights.delete(name);
     const prefix = `${name}/`;
     for (const key of [...this.versions.keys()]) if (key.startsWith(prefix)) this.versions.delete(key);
@@ -108,7 +118,11 @@ export class CachingSecretStore implements SecretStore {
 
   private onRefreshFailed(name: string, error: unknown, current: boolean): SecretVersion {
     if (error instanceof SecretNotFoundError) {
-      if (current) this.latest.delete(name); // deleted for real: stop serving it
+      if (current) {
+        this.latest.delete(name); // deleted for real: stop serving it
+        if (this.missing.size >= this.maxVersions) this.missing.clear(); // bound: names come from config
+        this.missing.set(name, { until: this.clock.now() + this.ttlMs, error });
+      }
       throw error;
     }
     const entry = this.latest.get(name);

@@ -264,3 +264,29 @@ describe("CachingSecretStore", () => {
     }, TypeError);
   });
 });
+
+it("remembers a missing secret for the TTL, then asked for again, and a write ends it at once", async () => {
+  const clock = new ManualClock();
+  let reads = 0;
+  const inner = {
+    async get(name: string) {
+      reads++;
+      throw new SecretNotFoundError(name);
+    },
+    async set(name: string, value: string) {
+      return { name, value, version: "v1", tags: {}, createdOn: clock.now(), enabled: true };
+    },
+    async listVersions() {
+      return [];
+    },
+  };
+  const store = new CachingSecretStore(inner, { clock, ttlMs: 1000, maxStaleMs: 10_000, logger: new MemoryLogger() });
+  for (let i = 0; i < 5; i++) await assert.rejects(store.get("journal"), SecretNotFoundError);
+  assert.equal(reads, 1);
+  clock.advance(1001);
+  await assert.rejects(store.get("journal"), SecretNotFoundError);
+  assert.equal(reads, 2);
+  await store.set("journal", "{}");
+  assert.equal((await store.get("journal")).value, "{}");
+  assert.equal(reads, 2);
+});

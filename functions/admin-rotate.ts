@@ -1,0 +1,23 @@
+import { app, type HttpRequest } from "@azure/functions";
+import { handleHttp } from "../shared/http/handle-http.js";
+import { jsonResult, type HttpResult } from "../shared/http/http-result.js";
+import { broker } from "./runtime.js";
+
+/** POST /api/admin/providers/{provider}/rotate[?dry_run=true]: rotate the partner key now (operator role). */
+export async function adminRotate(request: HttpRequest): Promise<HttpResult> {
+  return handleHttp(broker.logger, "admin-rotate", async () => {
+    const result = await broker.admin.rotate(
+      request.headers.get("authorization"),
+      request.params.provider ?? "",
+      request.query.get("dry_run"),
+    );
+    return jsonResult(200, result);
+  });
+}
+
+app.http("admin-rotate", {
+  route: "admin/providers/{provider}/rotate",
+  methods: ["POST"],
+  authLevel: "anonymous",
+  handler: adminRotate,
+});

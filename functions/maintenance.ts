@@ -1,0 +1,18 @@
+import { app, type InvocationContext, type Timer } from "@azure/functions";
+import { runMaintenanceTimer } from "../shared/broker/maintenance-run.js";
+import { broker } from "./runtime.js";
+
+/**
+ * Timer `maintenance`: pre-warm, resume and start rotations, retire old keys, sweep orphans.
+ * Each provider's outcome is logged by the run itself (`maintenance_summary`).
+ */
+export async function maintenance(timer: Timer, context: InvocationContext): Promise<void> {
+  context.log(`maintenance: isPastDue=${timer.isPastDue}`);
+  await runMaintenanceTimer(broker, timer);
+}
+
+app.timer("maintenance", {
+  schedule: broker.env.MAINTENANCE_SCHEDULE,
+  runOnStartup: false,
+  handler: maintenance,
+});

@@ -1,0 +1,179 @@
+import { z } from "zod";
+import type { Clock, Random, Sleeper } from "../clock.js";
+import type { KeyApiSpec } from "../config/rotation-schema.js";
+import type { UpstreamPolicy } from "../config/schema.js";
+import { BrokerError } from "../errors/broker-error.js";
+import type { FetchLike } from "../http/fetch-like.js";
+import type { Logger } from "../log/logger.js";
+import { UpstreamCaller } from "../upstream/upstream-caller.js";
+import { UpstreamFailure, parseRetryAfter } from "../upstream/upstream-failure.js";
+
+/** A partner API key as Basic credentials (RFC 7617: id is the user, secret the password). */
+export interface KeyCredential {
+  id: string;
+  secret: string;
+}
+
+/** A key as listed by the partner: never with a secret. */
+export interface PartnerKey {
+  id: string;
+  name: string | undefined;
+  /** The raw listed fields, to copy e.g. permissions and CIDRs to the successor. */
+  fields: Record<string, unknown>;
+}
+
+export type VerifyOutcome = "valid" | "rejected";
+
+/** The partner refused a create because the account holds its maximum number of keys. */
+export class KeyLimitReachedError extends BrokerError {
+  constructor(provider: string) {
+    super("conflict", `The partner's API key limit for "${provider}" is reached; delete unused keys at the partner.`);
+  }
+}
+
+export interface KeyApiDeps {
+  fetch: FetchLike;
+  clock: Clock;
+  sleeper: Sleeper;
+  random: Random;
+  logger: Logger;
+}
+
+interface Answer {
+  status: number;
+  json: unknown;
+}
+
+const ItemsSchema = z.array(z.record(z.string(), z.unknown()));
+const NonEmpty = z.string().min(1);
+
+/**
+ * The partner's key management API, described declaratively (config/rotation-schema.ts). Reads and
+ * deletes are idempotent and retried by the upstream policy; a create is sent exactly once, because
+ * a retried create whose first attempt did commit would leave a second key behind.
+ */
+export class PartnerKeyApi {
+  private readonly idempotent: UpstreamCaller;
+  private readonly once: UpstreamCaller;
+
+  constructor(
+    private readonly provider: string,
+    private readonly spec: KeyApiSpec,
+    policy: UpstreamPolicy,
+    private readonly deps: KeyApiDeps,
+  ) {
+    this.idempotent = new UpstreamCaller(provider, policy, deps);
+    this.once = new UpstreamCaller(provider, { ...policy, maxAttempts: 1 }, deps);
+  }
+
+  /** Broker-created keys carry this name, so they can be told apart from keys others made. */
+  static markerPrefix(provider: string): string {
+    return `token-broker:${provider}:`;
+  }
+
+  async list(auth: KeyCredential): Promise<PartnerKey[]> {
+    const { method, path, itemsField } = this.spec.list;
+    const answer = await this.call(this.idempotent, method, path, auth, undefined, true);
+    if (answer.status !== 200) throw this.rejected("list", answer.status);
+    const items = ItemsSchema.safeParse(dig(answer.json, itemsField));
+    if (!items.success) throw this.unusable("list");
+    return items.data.map((item) => {
+      const id = NonEmpty.safeParse(item[this.spec.fields.id]);
+      // A key we cannot identify could be anyone's: refuse the whole list rather than guess.
+      if (!id.success) throw this.unusable("list");
+      const name = item[this.spec.fields.name];
+      return { id: id.data, name: typeof name === "string" ? name : undefined, fields: item };
+    });
+  }
+
+  /** Creates a key; its secret is in the answer only. Any error means "outcome unknown". */
+  async create(auth: KeyCredential, fields: Record<string, unknown>): Promise<KeyCredential> {
+    const { method, path, body } = this.spec.create;
+    const answer = await this.call(this.once, method, path, auth, { ...body, ...fields }, true);
+    if (answer.status === 409) throw new KeyLimitReachedError(this.provider);
+    if (answer.status !== 200 && answer.status !== 201) throw this.rejected("create", answer.status);
+    const record = z.record(z.string(), z.unknown()).safeParse(answer.json);
+    const id = NonEmpty.safeParse(record.success ? record.data[this.spec.fields.id] : undefined);
+    const secret = NonEmpty.safeParse(record.success ? record.data[this.spec.fields.secret] : undefined);
+    if (!id.success || !secret.success) throw this.unusable("create");
+    return { id: id.data, secret: secret.data };
+  }
+
+  /** Deletes a key; an already absent key counts as deleted (deletes are replayed after crashes). */
+  async delete(auth: KeyCredential, id: string): Promise<"deleted" | "absent"> {
+    const { method, path } = this.spec.delete;
+    const answer = await this.call(this.idempotent, method, path.replaceAll("{id}", encodeURIComponent(id)), auth, undefined, false);
+    if (answer.status === 404 || answer.status === 410) return "absent";
+    if (answer.status >= 200 && answer.status < 300) return "deleted";
+    throw this.rejected("delete", answer.status);
+  }
+
+  /** One verification call made WITH the given key. Transient partner errors throw. */
+  async verify(key: KeyCredential): Promise<VerifyOutcome> {
+    const { method, path, expectStatus } = this.spec.verify;
+    const answer = await this.call(this.idempotent, method, path, key, undefined, false);
+    return expectStatus.includes(answer.status) ? "valid" : "rejected";
+  }
+
+  private async call(
+    caller: UpstreamCaller,
+    method: string,
+    path: string,
+    auth: KeyCredential,
+    body: Record<string, unknown> | undefined,
+    readJson: boolean,
+  ): Promise<Answer> {
+    const url = this.spec.baseUrl.replace(/\/+$/, "") + path;
+    const headers: Record<string, string> = { authorization: basicHeader(auth), accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    return caller.run(async (signal) => {
+      const response = await this.deps.fetch(url, {
+        method,
+        headers,
+        signal,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      if (response.status === 429 || response.status >= 500) {
+        await drain(response);
+        const retryAfterSec = parseRetryAfter(response.headers.get("retry-after"), this.deps.clock.now());
+        throw new UpstreamFailure("transient", `HTTP ${response.status}`, { status: response.status, retryAfterSec });
+      }
+      if (!readJson || !response.ok) {
+        await drain(response);
+        return { status: response.status, json: undefined };
+      }
+      try {
+        return { status: response.status, json: (await response.json()) as unknown };
+      } catch {
+        // The body is not quoted anywhere: a create answer carries the secret.
+        throw new UpstreamFailure("invalid", `HTTP ${response.status} with a body that is not JSON`, { status: response.status });
+      }
+    });
+  }
+
+  private rejected(operation: string, status: number): BrokerError {
+    return new BrokerError("upstream_rejected", `Partner key API of "${this.provider}" refused the ${operation} (HTTP ${status}).`);
+  }
+
+  private unusable(operation: string): BrokerError {
+    return new BrokerError("upstream_rejected", `Partner key API of "${this.provider}" returned an unusable ${operation} response.`);
+  }
+}
+
+export function basicHeader(key: KeyCredential): string {
+  return "Basic " + Buffer.from(`${key.id}:${key.secret}`, "utf8").toString("base64");
+}
+
+function dig(value: unknown, dottedPath: string): unknown {
+  let current = value;
+  for (const part of dottedPath.split(".")) {
+    if (current === null || typeof current !== "object") return undefined;
+    current = (current as Record<string, unknown>)[part];
+  }
+  return current;
+}
+
+async function drain(response: Response): Promise<void> {
+  // Frees the connection; the content is never looked at.
+  await response.arrayBuffer().catch(() => undefined);
+}

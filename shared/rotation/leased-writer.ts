@@ -1,0 +1,62 @@
+import type { Random, Sleeper } from "../clock.js";
+import { BrokerError } from "../errors/broker-error.js";
+import { errorFields, type Logger } from "../log/logger.js";
+import type { SecretStore, SecretVersion } from "../secrets/secret-store.js";
+import type { LockLease } from "./lock.js";
+
+/** Raised when the lease ran out or was taken over: the run stops without writing anything more. */
+export class LeaseLostError extends BrokerError {
+  constructor(provider: string) {
+    super("conflict", `The rotation lock of "${provider}" was lost; another run continues from the journal.`);
+  }
+}
+
+export interface WriteRetry {
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+/** Ordinary writes: a failure before a partner call just aborts the attempt. */
+export const NORMAL_WRITE: WriteRetry = { attempts: 3, baseDelayMs: 250, maxDelayMs: 2000 };
+/**
+ * Writes that hold the only copy of a new key (journal "created", the promote): ride out a Key
+ * Vault throttle or blip (the SDK does not retry a 429 without Retry-After) for ~15 s.
+ */
+export const CRITICAL_WRITE: WriteRetry = { attempts: 6, baseDelayMs: 500, maxDelayMs: 8000 };
+
+/**
+ * Every secret write of a rotation goes through here: it checks the lease first (a holder that
+ * stalled past its TTL must not overwrite its successor's journal: Key Vault has no
+ * compare-and-swap) and retries with jittered exponential back-off.
+ */
+export class LeasedWriter {
+  constructor(
+    private readonly deps: { secrets: SecretStore; sleeper: Sleeper; random: Random; logger: Logger },
+    private readonly lease: LockLease,
+    private readonly provider: string,
+  ) {}
+
+  get fencingToken(): number {
+    return this.lease.fencingToken;
+  }
+
+  async write(name: string, value: string, tags: Record<string, string>, retry: WriteRetry): Promise<SecretVersion> {
+    for (let attempt = 1; ; attempt++) {
+      if (!(await this.lease.stillHeld())) throw new LeaseLostError(this.provider);
+      try {
+        return await this.deps.secrets.set(name, value, tags);
+      } catch (error) {
+        if (!retryable(error) || attempt >= retry.attempts) throw error;
+        this.deps.logger.log("warn", "rotation_write_retry", { provider: this.provider, secret: name, attempt, ...errorFields(error) });
+        const delay = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
+        await this.deps.sleeper.sleep(delay / 2 + (delay / 2) * this.deps.random());
+      }
+    }
+  }
+}
+
+function retryable(error: unknown): boolean {
+  if (error instanceof LeaseLostError) return false;
+  return !(error instanceof BrokerError) || error.code === "secret_unavailable";
+}

@@ -1,0 +1,149 @@
+import { randomBytes } from "node:crypto";
+import type { Clock, Random, Sleeper } from "../clock.js";
+import { expandKeyApi } from "../config/rotation-schema.js";
+import type { ProviderConfig } from "../config/schema.js";
+import { BrokerError, toBrokerError } from "../errors/broker-error.js";
+import type { ErrorCode } from "../errors/codes.js";
+import type { FetchLike } from "../http/fetch-like.js";
+import { errorFields, type Logger } from "../log/logger.js";
+import type { SecretStore } from "../secrets/secret-store.js";
+import { PartnerKeyApi } from "./key-api.js";
+import type { Lock } from "./lock.js";
+import { OperatorRotation } from "./operator-rotation.js";
+import { PartnerRotation } from "./partner-rotation.js";
+import type { RotationResult, RotationStatus } from "./rotation-types.js";
+
+export interface RotationServiceDeps {
+  config: { providers: Record<string, ProviderConfig> };
+  /**
+   * The UNCACHED store: rotation decides what to delete at the partner from what it reads here, so
+   * a stale read of the key secret could make it delete the key in service.
+   */
+  secrets: SecretStore;
+  fetch: FetchLike;
+  clock: Clock;
+  sleeper: Sleeper;
+  random: Random;
+  logger: Logger;
+  lock: Lock;
+  /** Drop cached credentials of the provider everywhere (the old key's). Failures are only logged. */
+  onPromoted(provider: string): Promise<void>;
+  /** Lease length; a run (verify attempts, back-offs, timeouts) must fit well inside it. Default 10 min. */
+  lockTtlMs?: number;
+}
+
+export interface RotateOptions {
+  /** Return the plan: reads only, no lock, nothing written or created. */
+  dryRun?: boolean;
+  /** An operator asked: rotate even if not due, even if automatic rotation stopped (needs_attention). */
+  manual: boolean;
+}
+
+type Engine = PartnerRotation | OperatorRotation;
+
+const DEFAULT_LOCK_TTL_MS = 10 * 60_000;
+const FAILED_OUTCOMES = new Set<RotationResult["outcome"]>(["failed", "key_limit_reached", "rejected", "skipped"]);
+
+/**
+ * Entry point of rotation for the admin routes and the maintenance timer. One lock per provider
+ * makes the timer and an operator exclude each other; the loser gets `conflict` (rotate) or
+ * outcome "locked" (maintain).
+ */
+export class RotationService {
+  private readonly engines = new Map<string, Engine>();
+
+  constructor(private readonly deps: RotationServiceDeps) {
+    for (const [name, provider] of Object.entries(deps.config.providers)) {
+      if (provider.kind !== "api-key" || !provider.rotation) continue;
+      const rotation = provider.rotation;
+      if (rotation.mode === "operator") {
+        this.engines.set(name, new OperatorRotation({ provider: name, config: provider, rotation }, deps));
+        continue;
+      }
+      if (!rotation.keyApi) continue; // the schema requires it; never reached with a parsed config
+      const spec = expandKeyApi(rotation.keyApi);
+      this.engines.set(
+        name,
+        new PartnerRotation(
+          { provider: name, keySecretName: provider.key.secret, rotation, spec },
+          {
+            ...deps,
+            keyApi: new PartnerKeyApi(name, spec, provider.upstream, deps),
+            newRotationId: () => `${deps.clock.now().toString(36)}-${randomBytes(4).toString("hex")}`,
+          },
+        ),
+      );
+    }
+  }
+
+  providerConfig(provider: string): ProviderConfig | undefined {
+    return Object.hasOwn(this.deps.config.providers, provider) ? this.deps.config.providers[provider] : undefined;
+  }
+
+  isRotating(provider: string): boolean {
+    return this.engines.has(provider);
+  }
+
+  /** Rotates now (operator) or when due. Failures throw BrokerErrors (conflict when the lock is held). */
+  async rotate(provider: string, options: RotateOptions): Promise<RotationResult> {
+    const engine = this.engine(provider);
+    const mode = engine instanceof PartnerRotation ? "partner-api" : "operator";
+    if (options.dryRun) {
+      const plan = await engine.plan(options.manual);
+      return { provider, mode, outcome: "dry_run", actions: [], plan };
+    }
+    const lease = await this.deps.lock.tryAcquire(lockName(provider), this.deps.lockTtlMs ?? DEFAULT_LOCK_TTL_MS);
+    if (!lease) throw new BrokerError("conflict", `A rotation of "${provider}" is already running.`);
+    let result: RotationResult;
+    try {
+      result = await engine.run(lease, { manual: options.manual });
+    } finally {
+      await lease.release();
+    }
+    if (FAILED_OUTCOMES.has(result.outcome)) {
+      const code = (result.error?.code ?? "conflict") as ErrorCode;
+      const detail =
+        result.error?.detail ??
+        (result.reason === "previous_pending"
+          ? `The previous key of "${provider}" is in its grace period until ${result.retireAt ?? "its retirement"}; rotate again once it is retired.`
+          : `Rotation of "${provider}" was not started (${result.reason ?? result.outcome}).`);
+      throw new BrokerError(code, detail);
+    }
+    return result;
+  }
+
+  /** The timer's work for one provider: resume, retire, sweep, rotate when due. Never throws. */
+  async maintain(provider: string): Promise<RotationResult> {
+    const engine = this.engine(provider);
+    const mode = engine instanceof PartnerRotation ? "partner-api" : "operator";
+    try {
+      const lease = await this.deps.lock.tryAcquire(lockName(provider), this.deps.lockTtlMs ?? DEFAULT_LOCK_TTL_MS);
+      if (!lease) return { provider, mode, outcome: "locked", actions: [], reason: "another rotation holds the lock" };
+      try {
+        return await engine.run(lease, { manual: false });
+      } finally {
+        await lease.release();
+      }
+    } catch (error) {
+      const failure = toBrokerError(error);
+      this.deps.logger.log("error", "rotation_maintain_failed", { provider, ...errorFields(error) });
+      return { provider, mode, outcome: "failed", actions: [], error: { code: failure.code, detail: failure.detail } };
+    }
+  }
+
+  async status(provider: string): Promise<RotationStatus> {
+    return this.engine(provider).status();
+  }
+
+  private engine(provider: string): Engine {
+    const config = this.providerConfig(provider);
+    if (!config) throw new BrokerError("provider_not_found", `No provider named "${provider}".`);
+    const engine = this.engines.get(provider);
+    if (!engine) throw new BrokerError("bad_request", `Provider "${provider}" has no key rotation configured.`);
+    return engine;
+  }
+}
+
+function lockName(provider: string): string {
+  return `rotation:${provider}`;
+}
