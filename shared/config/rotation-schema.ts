@@ -81,8 +81,8 @@ export const RotationSchema = z
     graceMinutes: z
       .number()
       .min(0)
-      .default(60)
-      .describe("The previous key is deleted at the partner this long after the new one was promoted."),
+      .default(120)
+      .describe("The previous key is deleted at the partner this long after the new one was promoted; must cover cache.defaultTtlSec + secrets.cacheTtlSec."),
     maxAgeDays: z.number().positive().optional().describe('Status reports the key as "stale" beyond this age (operator mode).'),
     maxFailures: z
       .number()

@@ -260,6 +260,18 @@ export const ConfigSchema = z
         // The partner key API is authenticated with the key itself, as Basic id:secret.
         ctx.addIssue({ code: "custom", path: ["providers", name, "rotation", "mode"], message: '"partner-api" rotation needs scheme "basic"' });
       }
+      if (provider.kind === "api-key" && provider.rotation?.mode === "partner-api") {
+        // Callers may hold a served key for its whole lifetime, and other instances may read the
+        // key secret from their cache for cacheTtlSec: the old key must outlive both.
+        const servedSec = Math.min(provider.cache.defaultTtlSec, provider.cache.maxTtlSec) + config.secrets.cacheTtlSec;
+        if (provider.rotation.graceMinutes * 60 < servedSec) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["providers", name, "rotation", "graceMinutes"],
+            message: `must cover the lifetime callers may hold the key (cache.defaultTtlSec + secrets.cacheTtlSec = ${servedSec} s)`,
+          });
+        }
+      }
       if (provider.kind !== "http-token") continue;
       const auth = config.providers[provider.authProvider];
       if (!auth) {

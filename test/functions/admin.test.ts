@@ -14,8 +14,12 @@ before(async () => {
     edit: (raw) => {
       // Keys propagate instantly in the sandbox; keep verification quick.
       raw.providers.silverflow.rotation.verify = { attempts: 3, delayMs: 100 };
-      // A short grace period lets the test rotate several times (the previous key must be retired first).
-      raw.providers.silverflow.rotation.graceMinutes = 0.02;
+      // A short grace period lets the test rotate several times (the previous key must be retired
+      // first); the grace must cover the credential lifetime served, so that is short too.
+      raw.providers.silverflow.rotation.graceMinutes = 0.05;
+      raw.providers.silverflow.cache = { defaultTtlSec: 2 };
+      raw.secrets.cacheTtlSec = 1;
+      raw.defaultMinTtlSec = 0;
     },
   });
 });
@@ -124,7 +128,7 @@ describe("operator routes", () => {
     let rotations = 0;
     for (let i = 0; i < 3; i++) {
       // Past the grace period, the maintenance timer retires the previous key; then rotate again.
-      await new Promise((r) => setTimeout(r, 1500));
+      await new Promise((r) => setTimeout(r, 3100));
       await demo.broker.invoke("maintenance");
       const res = await demo.call("/api/admin/providers/silverflow/rotate", { caller: "ops-console", method: "POST" });
       assert.equal(res.status, 200, JSON.stringify(await res.clone().json()));

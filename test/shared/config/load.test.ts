@@ -81,3 +81,16 @@ test("a malformed URL is reported as a field error, not a crash", () => {
     return true;
   });
 });
+
+test("a rotation grace period shorter than the key lifetime served to callers is refused", () => {
+  const raw = structuredClone(minimal) as Record<string, any>;
+  raw.providers.silverflow = {
+    kind: "api-key",
+    scheme: "basic",
+    key: { secret: "silverflow-api-key" },
+    rotation: { mode: "partner-api", graceMinutes: 30, keyApi: { preset: "silverflow", baseUrl: "https://api.example/v1" } },
+  };
+  assert.throws(() => parseConfig(JSON.stringify(raw)), /providers\.silverflow\.rotation\.graceMinutes: must cover the lifetime callers may hold the key \(cache\.defaultTtlSec \+ secrets\.cacheTtlSec = 3660 s\)/);
+  raw.providers.silverflow.rotation.graceMinutes = 62;
+  assert.equal(parseConfig(JSON.stringify(raw)).providers.silverflow!.kind, "api-key");
+});

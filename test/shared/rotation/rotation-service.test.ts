@@ -172,7 +172,7 @@ describe("RotationService", () => {
     const p = config.providers.p;
     assert.ok(p?.kind === "api-key" && p.rotation);
     assert.equal(p.rotation.intervalHours, 720);
-    assert.equal(p.rotation.graceMinutes, 60);
+    assert.equal(p.rotation.graceMinutes, 120);
     assert.equal(p.rotation.maxFailures, 3);
     assert.deepEqual(p.rotation.verify, { attempts: 5, delayMs: 2000 });
     assert.throws(() =>
