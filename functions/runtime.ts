@@ -1,3 +1,4 @@
+import { app } from "@azure/functions";
 import { composeBroker } from "../shared/compose.js";
 import { systemClock, systemSleeper } from "../shared/system.js";
 
@@ -14,3 +15,6 @@ export const broker = await composeBroker({
   fetch: globalThis.fetch.bind(globalThis),
   sink: (line) => process.stdout.write(line),
 });
+
+// Close connections (Redis) when the host shuts the worker down.
+app.hook.appTerminate(() => broker.close());

@@ -17,6 +17,7 @@ import { createKeyVaultSecretStore } from "./secrets/key-vault-store.js";
 import type { SecretStore } from "./secrets/secret-store.js";
 import { TokenCache } from "./tokens/token-cache.js";
 import { AdminService } from "./broker/admin-service.js";
+import { createFleetCache } from "./cache/fleet-cache.js";
 import { InProcessLock } from "./rotation/in-process-lock.js";
 import { journalSecretName } from "./rotation/journal.js";
 import type { Lock } from "./rotation/lock.js";
@@ -48,6 +49,8 @@ export interface Broker {
   tokens: TokenService;
   rotation: RotationService;
   admin: AdminService;
+  /** Releases connections (Redis) so the process can exit. */
+  close(): Promise<void>;
 }
 
 /**
@@ -77,7 +80,26 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     logger,
     credentialFactory: options.credentialFactory,
   });
-  const cache = new TokenCache({ clock, random, logger });
+  const fleetCache = env.REDIS_URL
+    ? createFleetCache({
+        url: env.REDIS_URL,
+        entraCredential: env.REDIS_ENTRA_AUTH ? new DefaultAzureCredential() : undefined,
+        config,
+        secrets,
+        clock,
+        sleeper,
+        random,
+        logger,
+      })
+    : undefined;
+  const cache = new TokenCache({
+    clock,
+    random,
+    logger,
+    shared: fleetCache?.store,
+    fleet: fleetCache?.fleet,
+    invalidations: fleetCache?.invalidations,
+  });
   const tokens = new TokenService({
     config,
     verifier: new CallerVerifier(config.issuers, { clock, fetch, logger, cacheSize: config.verifiedCallerCacheSize }),
@@ -96,7 +118,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     sleeper,
     random,
     logger,
-    lock: options.lock ?? new InProcessLock(clock),
+    lock: options.lock ?? fleetCache?.lock ?? new InProcessLock(clock),
     onPromoted: async (provider) => {
       const promoted = config.providers[provider];
       if (promoted?.kind === "api-key") {
@@ -111,12 +133,16 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
       }
     },
   });
-  const admin = new AdminService({ config, tokens, cache, providers, rotation, clock, logger });
+  const admin = new AdminService({ config, tokens, cache, providers, rotation, clock, logger, sharedCache: fleetCache?.status });
   logger.log("info", "broker_started", {
     providers: Object.keys(config.providers),
     secret_store: env.KEY_VAULT_URL ? "key-vault" : "local-file",
+    shared_cache: fleetCache ? "redis" : "none",
   });
-  return { config, env, logger, secrets, providers, cache, tokens, rotation, admin };
+  const close = async () => {
+    await fleetCache?.close();
+  };
+  return { config, env, logger, secrets, providers, cache, tokens, rotation, admin, close };
 }
 
 function chooseSecretStore(

@@ -17,6 +17,8 @@ export interface AdminServiceDeps {
   rotation: RotationService;
   clock: Clock;
   logger: Logger;
+  /** Health of the fleet cache (Redis), when one is configured. */
+  sharedCache?: () => unknown;
 }
 
 export interface ProviderStatus {
@@ -52,11 +54,13 @@ export interface RefreshResult {
 export class AdminService {
   constructor(private readonly deps: AdminServiceDeps) {}
 
-  async status(authorization: string | null | undefined): Promise<{ generated_at: string; providers: ProviderStatus[] }> {
+  async status(
+    authorization: string | null | undefined,
+  ): Promise<{ generated_at: string; shared_cache: unknown; providers: ProviderStatus[] }> {
     const caller = await this.operator(authorization, "status");
     const providers = await Promise.all([...this.deps.providers].map(([name, runtime]) => this.providerStatus(name, runtime)));
     this.audit(caller, "status", undefined, "ok");
-    return { generated_at: iso(this.deps.clock.now())!, providers };
+    return { generated_at: iso(this.deps.clock.now())!, shared_cache: this.deps.sharedCache?.() ?? "off", providers };
   }
 
   async refresh(authorization: string | null | undefined, provider: string): Promise<RefreshResult> {

@@ -21,6 +21,8 @@ export const EnvSchema = z.object({
   /** Key Vault-compatible emulators and loopback fakes are not on *.vault.azure.net. */
   KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: Flag,
   REDIS_URL: optional(urlWithProtocol(["redis:", "rediss:"], "REDIS_URL must be a redis:// or rediss:// URL")),
+  /** Azure Cache for Redis with Microsoft Entra authentication (managed identity) instead of a password. */
+  REDIS_ENTRA_AUTH: Flag,
   MAINTENANCE_SCHEDULE: z.string().min(1).default("0 */5 * * * *"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });

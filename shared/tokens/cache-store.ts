@@ -8,6 +8,8 @@ export interface SharedCredentialStore {
   get(key: string): Promise<IssuedCredential | undefined>;
   put(key: string, credential: IssuedCredential): Promise<void>;
   delete(key: string): Promise<void>;
+  /** Drops every entry of a provider, including keys this instance never saw. */
+  deleteProvider?(provider: string): Promise<unknown>;
 }
 
 /**

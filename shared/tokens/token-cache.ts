@@ -1,6 +1,6 @@
 import type { Clock, Random } from "../clock.js";
 import type { CachePolicy } from "../config/schema.js";
-import { BrokerError, toBrokerError } from "../errors/broker-error.js";
+import { BrokerError, isBrokerError, toBrokerError } from "../errors/broker-error.js";
 import { errorFields, type Logger } from "../log/logger.js";
 import type { IssuedCredential, PreparedSource, TokenSource } from "../providers/credential.js";
 import type { FleetCoordinator, InvalidationBus, SharedCredentialStore } from "./cache-store.js";
@@ -138,12 +138,11 @@ export class TokenCache {
     const keys = this.dropLocal(provider);
     const shared = this.deps.shared;
     if (shared) {
-      for (const key of keys) {
-        try {
-          await shared.delete(key);
-        } catch (error) {
-          this.degraded(provider, "delete", error);
-        }
+      try {
+        if (shared.deleteProvider) await shared.deleteProvider(provider);
+        else for (const key of keys) await shared.delete(key);
+      } catch (error) {
+        this.degraded(provider, "delete", error);
       }
     }
     const bus = this.deps.invalidations;
@@ -389,6 +388,9 @@ export class TokenCache {
       return credential;
     } catch (error) {
       if (own.error !== undefined) throw own.error.cause;
+      // A peer's fetch failed at the partner: the coordinator hands its BrokerError to every waiter.
+      // Retrying locally would turn one failed partner call into one per instance.
+      if (isBrokerError(error)) throw error;
       this.degraded(provider, "single_flight", error);
       return own.value ?? run();
     }

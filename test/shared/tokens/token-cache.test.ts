@@ -507,6 +507,14 @@ describe("TokenCache second level", () => {
     assert.equal(logger.events("shared_cache_degraded")[0]?.operation, "single_flight");
   });
 
+  it("hands a peer's partner failure to the caller instead of calling the partner again", async () => {
+    const peerFailure = new BrokerError("upstream_unavailable", "peer's fetch failed", { retryAfterSec: 7 });
+    const fleet: FleetCoordinator = { singleFlight: async () => Promise.reject(peerFailure) };
+    const { cache, source } = setup({ fleet });
+    await assert.rejects(cache.get(source, POLICY, { minTtlSec: 30 }), (e: unknown) => e === peerFailure);
+    assert.equal(source.issueCalls.length, 0, "no partner call of its own");
+  });
+
   it("does not retry locally when the partner fails inside the fleet single-flight", async () => {
     const fleet = new RecordingFleet();
     const { cache, source, logger } = setup({ fleet });

@@ -1,0 +1,72 @@
+import type { TokenCredential } from "@azure/identity";
+import type { Clock, Random, Sleeper } from "../clock.js";
+import type { BrokerConfig } from "../config/schema.js";
+import type { Logger } from "../log/logger.js";
+import type { SecretStore } from "../secrets/secret-store.js";
+import { RedisCredentialStore } from "./encrypted-credential-store.js";
+import { RedisFleetCoordinator } from "./fleet-single-flight.js";
+import { RedisInvalidationBus } from "./invalidation-bus.js";
+import { createRedisConnection, type RedisConnection, type RedisConnectionStatus } from "./redis-connection.js";
+import { RedisLock } from "./redis-lock.js";
+
+export interface FleetCache {
+  store: RedisCredentialStore;
+  fleet: RedisFleetCoordinator;
+  invalidations: RedisInvalidationBus;
+  lock: RedisLock;
+  status(): RedisConnectionStatus;
+  close(): Promise<void>;
+}
+
+export interface FleetCacheOptions {
+  url: string;
+  /** Azure Cache for Redis with Microsoft Entra authentication instead of a password. */
+  entraCredential?: TokenCredential;
+  config: BrokerConfig;
+  secrets: SecretStore;
+  clock: Clock;
+  sleeper: Sleeper;
+  random: Random;
+  logger: Logger;
+}
+
+/**
+ * Everything the fleet shares through one Redis: encrypted credentials, single-flight leases,
+ * invalidation broadcasts and the rotation lock. Redis being down degrades each of them to the
+ * instance's own memory and partner calls; nothing here throws into a request.
+ */
+export function createFleetCache(options: FleetCacheOptions): FleetCache {
+  const { clock, sleeper, random, logger } = options;
+  const connection: RedisConnection = createRedisConnection({
+    url: options.url,
+    entraAuth: options.entraCredential ? { credential: options.entraCredential } : undefined,
+    logger,
+    clock,
+    sleeper,
+    random,
+  });
+  const store = new RedisCredentialStore({ connection, secrets: options.secrets, clock, logger });
+  const fleet = new RedisFleetCoordinator({ connection, store, clock, sleeper, logger, lockTtlMs: leaseTtlMs(options.config) });
+  return {
+    store,
+    fleet,
+    invalidations: new RedisInvalidationBus({ connection, logger }),
+    lock: new RedisLock({ connection, clock, logger }),
+    status: () => connection.status(),
+    close: () => connection.close(),
+  };
+}
+
+/**
+ * The single-flight lease must outlast the slowest partner fetch, retries included, or a second
+ * instance would take over a fetch that is still running (the coordinator does not extend it).
+ */
+export function leaseTtlMs(config: BrokerConfig): number {
+  let longest = 0;
+  for (const provider of Object.values(config.providers)) {
+    const u = provider.upstream;
+    const budget = u.maxAttempts * u.timeoutMs + (u.maxAttempts - 1) * Math.max(u.maxDelayMs, u.maxRetryAfterSec * 1000);
+    longest = Math.max(longest, budget);
+  }
+  return Math.max(5_000, longest + 2_000);
+}
