@@ -1,0 +1,63 @@
+import { z } from "zod";
+
+const PositiveInt = (fallback: number, max: number) =>
+  z.preprocess((v) => (v === "" || v === undefined ? undefined : Number(v)), z.number().int().min(1).max(max).default(fallback));
+const NonNegativeInt = (fallback: number, max: number) =>
+  z.preprocess((v) => (v === "" || v === undefined ? undefined : Number(v)), z.number().int().min(0).max(max).default(fallback));
+
+/** The hit benchmark serves this provider to this caller (grants from dev/demo/broker.config.json). */
+const WARM_CALLERS: Record<string, string> = { ayyeka: "orders-service", phixflow: "payments-service" };
+
+const BenchEnvSchema = z.object({
+  BENCH_DURATION_SEC: PositiveInt(10, 600),
+  BENCH_WARMUP_SEC: NonNegativeInt(2, 60),
+  BENCH_ROUNDS: PositiveInt(2, 10),
+  BENCH_CONNECTIONS: PositiveInt(50, 10_000),
+  BENCH_BURST: PositiveInt(1000, 10_000),
+  /** Warm provider for the cache-hit run: ayyeka (an OAuth2 token, default) or phixflow (an API key). */
+  BENCH_PROVIDER: z.enum(["ayyeka", "phixflow"]).default("ayyeka"),
+  /** auto (default): profile the broker only when it misses a target; 1: always; 0: never. */
+  BENCH_PROFILE: z.enum(["auto", "1", "0"]).default("auto"),
+  BENCH_PROFILE_SEC: PositiveInt(5, 120),
+  /** Hook for the later fleet run (bench/fleet.ts): number of broker processes on one Redis. */
+  BENCH_FLEET_BROKERS: NonNegativeInt(0, 64),
+  BENCH_REDIS_URL: z.string().optional(),
+});
+
+export interface BenchSettings {
+  durationSec: number;
+  warmupSec: number;
+  rounds: number;
+  connections: number;
+  pipelining: number;
+  burst: number;
+  warmProvider: string;
+  warmCaller: string;
+  profile: "auto" | "always" | "never";
+  profileSec: number;
+  fleetBrokers: number;
+  redisUrl: string | undefined;
+}
+
+/** Reads BENCH_* from the environment (validated: a typo must not silently bench something else). */
+export function readBenchSettings(env: Record<string, string | undefined>): BenchSettings {
+  const parsed = BenchEnvSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new Error(`Invalid benchmark settings:\n  - ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("\n  - ")}`);
+  }
+  const e = parsed.data;
+  return {
+    durationSec: e.BENCH_DURATION_SEC,
+    warmupSec: e.BENCH_WARMUP_SEC,
+    rounds: e.BENCH_ROUNDS,
+    connections: e.BENCH_CONNECTIONS,
+    pipelining: 1,
+    burst: e.BENCH_BURST,
+    warmProvider: e.BENCH_PROVIDER,
+    warmCaller: WARM_CALLERS[e.BENCH_PROVIDER]!,
+    profile: e.BENCH_PROFILE === "1" ? "always" : e.BENCH_PROFILE === "0" ? "never" : "auto",
+    profileSec: e.BENCH_PROFILE_SEC,
+    fleetBrokers: e.BENCH_FLEET_BROKERS,
+    redisUrl: e.BENCH_REDIS_URL,
+  };
+}
