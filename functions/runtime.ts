@@ -1,5 +1,6 @@
 import { app } from "@azure/functions";
 import { composeBroker } from "../shared/compose.js";
+import { BatchedSink } from "../shared/log/batched-sink.js";
 import { systemClock, systemSleeper } from "../shared/system.js";
 
 /**
@@ -7,13 +8,16 @@ import { systemClock, systemSleeper } from "../shared/system.js";
  * clock and the global fetch to the broker. Every function file shares this one instance.
  * A bad configuration throws here, at load, naming every bad field.
  */
+const logs = new BatchedSink((chunk) => process.stdout.write(chunk), setImmediate);
+process.on("exit", logs.flush);
+
 export const broker = await composeBroker({
   env: process.env,
   clock: systemClock,
   sleeper: systemSleeper,
   random: Math.random,
   fetch: globalThis.fetch.bind(globalThis),
-  sink: (line) => process.stdout.write(line),
+  sink: logs.sink,
 });
 
 // Close connections (Redis) when the host shuts the worker down.

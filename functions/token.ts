@@ -1,6 +1,6 @@
 import { app, type HttpRequest } from "@azure/functions";
 import { handleHttp } from "../shared/http/handle-http.js";
-import { jsonResult, type HttpResult } from "../shared/http/http-result.js";
+import { jsonTextResult, type HttpResult } from "../shared/http/http-result.js";
 import { broker } from "./runtime.js";
 
 /** GET /api/token/{provider}: a ready-to-use partner credential for an authenticated caller. */
@@ -11,7 +11,7 @@ export async function token(request: HttpRequest): Promise<HttpResult> {
       provider: request.params.provider ?? "",
       minTtl: request.query.get("min_ttl"),
     });
-    return jsonResult(200, body);
+    return jsonTextResult(200, body);
   });
 }
 

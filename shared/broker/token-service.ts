@@ -3,20 +3,11 @@ import type { BrokerConfig } from "../config/schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
 import { parseMinTtl } from "../http/request-params.js";
 import type { Logger } from "../log/logger.js";
-import type { IssuedCredential, TokenSource } from "../providers/credential.js";
+import type { TokenSource } from "../providers/credential.js";
 import type { CallerVerifier, VerifiedCaller } from "../callers/caller-verifier.js";
 import type { CallerPolicy } from "../callers/caller-policy.js";
 import type { TokenCache } from "../tokens/token-cache.js";
-
-/** The body of `GET /api/token/{provider}` (public contract). */
-export interface TokenResponseBody {
-  provider: string;
-  token_type: string;
-  access_token?: string;
-  expires_in: number;
-  expires_at: string;
-  headers: Record<string, string>;
-}
+import { expiresIn, serializeTokenBody } from "./token-body.js";
 
 export interface TokenRequest {
   authorization: string | null | undefined;
@@ -42,7 +33,8 @@ export interface TokenServiceDeps {
 export class TokenService {
   constructor(private readonly deps: TokenServiceDeps) {}
 
-  async issue(request: TokenRequest): Promise<TokenResponseBody> {
+  /** Returns the serialized response body (see token-body.ts). */
+  async issue(request: TokenRequest): Promise<string> {
     let caller: string | undefined;
     try {
       const verified = await this.deps.verifier.verify(request.authorization);
@@ -52,15 +44,15 @@ export class TokenService {
       this.deps.policy.authorizeProvider(verified, request.provider);
       const provider = this.deps.config.providers[request.provider]!;
       const result = await this.deps.cache.get(source, provider.cache, { minTtlSec });
-      const body = toBody(request.provider, result.credential, this.deps.clock.now());
+      const now = this.deps.clock.now();
       this.deps.logger.log("info", "token_issued", {
         caller,
         provider: request.provider,
         cache: result.outcome,
         fingerprint: result.credential.fingerprint,
-        expires_in: body.expires_in,
+        expires_in: expiresIn(result.credential, now),
       });
-      return body;
+      return serializeTokenBody(request.provider, result.credential, now);
     } catch (error) {
       const e = toBrokerError(error);
       this.deps.logger.log(e.status >= 500 ? "warn" : "info", "token_denied", {
@@ -85,16 +77,6 @@ export class TokenService {
     const caller = this.deps.policy.authorizeOperator(verified);
     return { caller, verified };
   }
-}
-
-export function toBody(provider: string, credential: IssuedCredential, now: number): TokenResponseBody {
-  const expires_in = Math.max(0, Math.floor((credential.expiresAt - now) / 1000));
-  const expires_at = new Date(credential.expiresAt).toISOString();
-  const { tokenType: token_type, accessToken: access_token, headers } = credential;
-  // Key order follows the documented contract; static keys carry no access_token.
-  return access_token === undefined
-    ? { provider, token_type, expires_in, expires_at, headers }
-    : { provider, token_type, access_token, expires_in, expires_at, headers };
 }
 
 /** Provider names come from the URL: echo them only when they look like a provider name. */

@@ -14,10 +14,15 @@ export interface HttpResult {
 const NO_STORE = "no-store";
 
 export function jsonResult(status: number, body: unknown): HttpResult {
+  return jsonTextResult(status, JSON.stringify(body));
+}
+
+/** For bodies serialized already (the token route builds its body from a template). */
+export function jsonTextResult(status: number, body: string): HttpResult {
   return {
     status,
     headers: { "content-type": "application/json; charset=utf-8", "cache-control": NO_STORE, pragma: "no-cache" },
-    body: JSON.stringify(body),
+    body,
   };
 }
 

@@ -4,7 +4,7 @@ import { BrokerError } from "../errors/broker-error.js";
 import { fingerprint } from "../log/fingerprint.js";
 import { acceptedVersion, readJournal } from "../rotation/journal.js";
 import type { SecretStore, SecretVersion } from "../secrets/secret-store.js";
-import { computeCacheKey } from "./cache-key.js";
+import { SourceCacheKeys } from "./cache-key.js";
 import type { IssuedCredential, PreparedSource, TokenSource } from "./credential.js";
 import { assertHeaderValue, resolveHeaders } from "./headers.js";
 import { parseApiKeyPayload } from "./secret-payloads.js";
@@ -28,9 +28,11 @@ export interface PreparedApiKey extends PreparedSource {
  */
 export class ApiKeySource implements TokenSource {
   readonly provider: string;
+  private readonly keys: SourceCacheKeys;
 
   constructor(private readonly deps: ApiKeySourceDeps) {
     this.provider = deps.name;
+    this.keys = new SourceCacheKeys(deps.name);
   }
 
   async prepare(): Promise<PreparedApiKey> {
@@ -38,10 +40,14 @@ export class ApiKeySource implements TokenSource {
     const [secret, extra] = await Promise.all([this.keySecret(), resolveHeaders(config.headers, secrets)]);
     const { tokenType, header, value, keyId, keyFingerprint } =
       config.scheme === "basic" ? basicCredential(secret.value, secret.name) : headerCredential(config, secret.value);
-    const cacheKey = computeCacheKey(this.provider, {
-      params: { kind: config.kind, scheme: config.scheme, header: config.header, prefix: config.prefix, headers: config.headers },
-      versions: [`${secret.name}@${secret.version}`, ...extra.versions],
-    });
+    const versions = [`${secret.name}@${secret.version}`, ...extra.versions];
+    const cacheKey = this.keys.for(versions, () => ({
+      kind: config.kind,
+      scheme: config.scheme,
+      header: config.header,
+      prefix: config.prefix,
+      headers: config.headers,
+    }));
     return {
       cacheKey,
       keyId,

@@ -30,3 +30,27 @@ function sortKeys(value: unknown): unknown {
   }
   return value;
 }
+
+/**
+ * The cache keys of one source. Its parameters are configuration, fixed for the life of the
+ * process, so a key is hashed once per set of secret versions instead of on every request (the
+ * hot path calls prepare() for each cache hit).
+ */
+export class SourceCacheKeys {
+  private readonly known = new Map<string, string>();
+
+  constructor(private readonly provider: string) {}
+
+  /** `params` is only evaluated when these versions were not seen before. */
+  for(versions: readonly string[], params: () => unknown): string {
+    const id = versions.join("\n");
+    let key = this.known.get(id);
+    if (key === undefined) {
+      // Versions change only on rotation; the bound just keeps a pathological store finite.
+      if (this.known.size >= 64) this.known.clear();
+      key = computeCacheKey(this.provider, { params: params(), versions });
+      this.known.set(id, key);
+    }
+    return key;
+  }
+}

@@ -14,7 +14,7 @@ import type { SecretStore } from "../secrets/secret-store.js";
 import { resolveExpiry } from "../tokens/expiry.js";
 import type { UpstreamCaller } from "../upstream/upstream-caller.js";
 import { failureForStatus, parseRetryAfter, UpstreamFailure } from "../upstream/upstream-failure.js";
-import { computeCacheKey } from "./cache-key.js";
+import { SourceCacheKeys } from "./cache-key.js";
 import type { IssuedCredential, IssueOptions, PreparedSource, TokenSource } from "./credential.js";
 import { resolveHeaders } from "./headers.js";
 
@@ -81,10 +81,12 @@ const REJECTION_IN_MESSAGE = /\b(invalid_client|unauthorized_client|invalid_scop
  */
 export class EntraSource implements TokenSource {
   readonly provider: string;
+  private readonly keys: SourceCacheKeys;
   private readonly factory: EntraCredentialFactory;
 
   constructor(private readonly deps: EntraSourceDeps) {
     this.provider = deps.name;
+    this.keys = new SourceCacheKeys(deps.name);
     this.factory = deps.credentialFactory ?? defaultEntraCredentialFactory;
   }
 
@@ -100,19 +102,17 @@ export class EntraSource implements TokenSource {
       const expected = kind === "secret" ? "a non-empty client secret" : "a PEM with a certificate and an unencrypted private key";
       throw new BrokerError("secret_unavailable", `Secret "${secret.name}" is not ${expected}.`);
     }
-    const cacheKey = computeCacheKey(this.provider, {
-      params: {
-        kind: config.kind,
-        credential: kind,
-        tenantId: config.tenantId,
-        clientId: config.clientId,
-        scope: config.scope,
-        authorityHost: config.authorityHost,
-        disableInstanceDiscovery: config.disableInstanceDiscovery,
-        headers: config.headers,
-      },
-      versions: [`${secret.name}@${secret.version}`, ...extra.versions],
-    });
+    const versions = [`${secret.name}@${secret.version}`, ...extra.versions];
+    const cacheKey = this.keys.for(versions, () => ({
+      kind: config.kind,
+      credential: kind,
+      tenantId: config.tenantId,
+      clientId: config.clientId,
+      scope: config.scope,
+      authorityHost: config.authorityHost,
+      disableInstanceDiscovery: config.disableInstanceDiscovery,
+      headers: config.headers,
+    }));
     return {
       cacheKey,
       issue: (options: IssueOptions) =>

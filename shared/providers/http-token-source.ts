@@ -7,7 +7,7 @@ import type { SecretStore } from "../secrets/secret-store.js";
 import { resolveExpiry } from "../tokens/expiry.js";
 import type { UpstreamCaller } from "../upstream/upstream-caller.js";
 import { failureForStatus, parseRetryAfter, UpstreamFailure } from "../upstream/upstream-failure.js";
-import { computeCacheKey } from "./cache-key.js";
+import { SourceCacheKeys } from "./cache-key.js";
 import type { IssuedCredential, IssueOptions, PreparedSource, TokenSource } from "./credential.js";
 import { resolveHeaders } from "./headers.js";
 
@@ -31,28 +31,26 @@ const LifetimeSchema = z.union([z.number(), z.string()]).optional();
  */
 export class HttpTokenSource implements TokenSource {
   readonly provider: string;
+  private readonly keys: SourceCacheKeys;
 
   constructor(private readonly deps: HttpTokenSourceDeps) {
     this.provider = deps.name;
+    this.keys = new SourceCacheKeys(deps.name);
   }
 
   async prepare(): Promise<PreparedSource> {
     const { config, secrets } = this.deps;
     const [auth, extra] = await Promise.all([this.deps.auth.prepare(), resolveHeaders(config.headers, secrets)]);
     // auth's key covers its secret versions: a rotated API key therefore mints a fresh token.
-    const cacheKey = computeCacheKey(this.provider, {
-      params: {
-        kind: config.kind,
-        url: config.url,
-        method: config.method,
-        body: config.body,
-        response: config.response,
-        tokenType: config.tokenType,
-        headers: config.headers,
-        auth: auth.cacheKey,
-      },
-      versions: extra.versions,
-    });
+    const cacheKey = this.keys.for([...extra.versions, auth.cacheKey], () => ({
+      kind: config.kind,
+      url: config.url,
+      method: config.method,
+      body: config.body,
+      response: config.response,
+      tokenType: config.tokenType,
+      headers: config.headers,
+    }));
     return {
       cacheKey,
       issue: async (options: IssueOptions) => {

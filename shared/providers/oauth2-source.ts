@@ -7,7 +7,7 @@ import type { SecretStore } from "../secrets/secret-store.js";
 import { resolveExpiry } from "../tokens/expiry.js";
 import type { UpstreamCaller } from "../upstream/upstream-caller.js";
 import { failureForStatus, parseRetryAfter, UpstreamFailure } from "../upstream/upstream-failure.js";
-import { computeCacheKey } from "./cache-key.js";
+import { SourceCacheKeys } from "./cache-key.js";
 import type { IssuedCredential, IssueOptions, PreparedSource, TokenSource } from "./credential.js";
 import { resolveHeaders, resolveValue } from "./headers.js";
 
@@ -43,9 +43,11 @@ const ErrorResponseSchema = z.object({ error: z.string().regex(/^[\x20\x21\x23-\
  */
 export class OAuth2Source implements TokenSource {
   readonly provider: string;
+  private readonly keys: SourceCacheKeys;
 
   constructor(private readonly deps: OAuth2SourceDeps) {
     this.provider = deps.name;
+    this.keys = new SourceCacheKeys(deps.name);
   }
 
   async prepare(): Promise<PreparedSource> {
@@ -57,19 +59,16 @@ export class OAuth2Source implements TokenSource {
     ]);
     const versions = [`${clientSecret.name}@${clientSecret.version}`, ...extra.versions];
     if (clientId.version) versions.push(clientId.version);
-    const cacheKey = computeCacheKey(this.provider, {
-      params: {
-        kind: config.kind,
-        tokenUrl: config.tokenUrl,
-        clientId: config.clientId,
-        clientAuth: config.clientAuth,
-        scope: config.scope,
-        params: config.params,
-        tokenType: config.tokenType,
-        headers: config.headers,
-      },
-      versions,
-    });
+    const cacheKey = this.keys.for(versions, () => ({
+      kind: config.kind,
+      tokenUrl: config.tokenUrl,
+      clientId: config.clientId,
+      clientAuth: config.clientAuth,
+      scope: config.scope,
+      params: config.params,
+      tokenType: config.tokenType,
+      headers: config.headers,
+    }));
     const request = { clientId: clientId.value, clientSecret: clientSecret.value };
     return {
       cacheKey,

@@ -1,0 +1,50 @@
+import type { IssuedCredential } from "../providers/credential.js";
+
+/** The body of `GET /api/token/{provider}` (public contract). */
+export interface TokenResponseBody {
+  provider: string;
+  token_type: string;
+  access_token?: string;
+  expires_in: number;
+  expires_at: string;
+  headers: Record<string, string>;
+}
+
+interface Template {
+  head: string;
+  tail: string;
+}
+
+/**
+ * Serialized bodies are built from a template per credential: everything but `expires_in` is
+ * fixed for a credential's life, and cache hits would otherwise re-serialize the same ~1 KB of
+ * token and headers on every request. Cached credentials are frozen, so the template cannot go stale.
+ */
+const templates = new WeakMap<IssuedCredential, Template>();
+
+export function serializeTokenBody(provider: string, credential: IssuedCredential, now: number): string {
+  let template = templates.get(credential);
+  if (template === undefined) {
+    template = buildTemplate(provider, credential);
+    templates.set(credential, template);
+  }
+  return template.head + expiresIn(credential, now) + template.tail;
+}
+
+export function expiresIn(credential: IssuedCredential, now: number): number {
+  return Math.max(0, Math.floor((credential.expiresAt - now) / 1000));
+}
+
+function buildTemplate(provider: string, credential: IssuedCredential): Template {
+  // Key order follows the documented contract; static keys carry no access_token.
+  const start: Record<string, string> = { provider, token_type: credential.tokenType };
+  if (credential.accessToken !== undefined) start.access_token = credential.accessToken;
+  const head = JSON.stringify(start).slice(0, -1) + ',"expires_in":';
+  const tail =
+    ',"expires_at":' +
+    JSON.stringify(new Date(credential.expiresAt).toISOString()) +
+    ',"headers":' +
+    JSON.stringify(credential.headers) +
+    "}";
+  return { head, tail };
+}
