@@ -1,0 +1,116 @@
+import { beforeEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
+import { TokenService } from "../../../shared/broker/token-service.js";
+import { CallerPolicy } from "../../../shared/callers/caller-policy.js";
+import { CallerVerifier } from "../../../shared/callers/caller-verifier.js";
+import { parseConfig } from "../../../shared/config/load.js";
+import type { BrokerConfig } from "../../../shared/config/schema.js";
+import { BrokerError } from "../../../shared/errors/broker-error.js";
+import { MemoryLogger } from "../../../shared/log/logger.js";
+import { TokenCache } from "../../../shared/tokens/token-cache.js";
+import { ScriptedTokenSource } from "../../fakes/scripted-token-source.js";
+import { ManualClock } from "../../support/manual-clock.js";
+
+const ISSUER = "https://issuer.test";
+const JWKS_URI = "https://issuer.test/jwks";
+
+const config: BrokerConfig = parseConfig(
+  JSON.stringify({
+    providers: {
+      ayyeka: { kind: "api-key", scheme: "header", key: { secret: "k1" } },
+      phixflow: { kind: "api-key", scheme: "header", key: { secret: "k2" } },
+    },
+    issuers: { main: { issuer: ISSUER, audience: "api://broker", jwksUri: JWKS_URI } },
+    callers: { orders: { issuer: "main", providers: ["ayyeka"] }, ops: { issuer: "main", roles: ["operator"] } },
+    defaultMinTtlSec: 30,
+  }),
+);
+
+let privateKey: CryptoKey;
+let jwks: unknown;
+let clock: ManualClock;
+let logger: MemoryLogger;
+let source: ScriptedTokenSource;
+let service: TokenService;
+
+async function token(caller: string): Promise<string> {
+  const now = Math.floor(clock.now() / 1000);
+  return new SignJWT({ azp: caller })
+    .setProtectedHeader({ alg: "RS256", kid: "k" })
+    .setIssuer(ISSUER)
+    .setAudience("api://broker")
+    .setIssuedAt(now)
+    .setExpirationTime(now + 600)
+    .sign(privateKey);
+}
+
+beforeEach(async () => {
+  const pair = await generateKeyPair("RS256", { extractable: true });
+  privateKey = pair.privateKey;
+  jwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: "k", alg: "RS256", use: "sig" }] };
+  clock = new ManualClock(Date.now());
+  logger = new MemoryLogger();
+  source = new ScriptedTokenSource("ayyeka", clock, { tokenPrefix: "CANARY-token" });
+  const fetch = async (url: string | URL) =>
+    String(url) === JWKS_URI ? new Response(JSON.stringify(jwks), { headers: { "content-type": "application/json" } }) : new Response("", { status: 404 });
+  service = new TokenService({
+    config,
+    verifier: new CallerVerifier(config.issuers, { clock, fetch, logger, cacheSize: 100 }),
+    policy: new CallerPolicy(config.callers),
+    cache: new TokenCache({ clock, random: () => 0.5, logger }),
+    sources: new Map([
+      ["ayyeka", source],
+      ["phixflow", new ScriptedTokenSource("phixflow", clock)],
+    ]),
+    clock,
+    logger,
+  });
+});
+
+const rejectsWith = (promise: Promise<unknown>, code: string) =>
+  assert.rejects(promise, (e: unknown) => e instanceof BrokerError && e.code === code);
+
+describe("TokenService", () => {
+  it("serves the credential and leaves one audit line with a fingerprint, never the token", async () => {
+    const body = JSON.parse(await service.issue({ authorization: `Bearer ${await token("orders")}`, provider: "ayyeka", minTtl: null }));
+    assert.equal(body.access_token, "CANARY-token-1");
+    assert.equal(body.expires_in, 3600);
+    const [audit] = logger.events("token_issued");
+    assert.deepEqual(
+      { caller: audit?.caller, provider: audit?.provider, cache: audit?.cache, expires_in: audit?.expires_in },
+      { caller: "orders", provider: "ayyeka", cache: "miss", expires_in: 3600 },
+    );
+    assert.match(String(audit?.fingerprint), /^sha256:/);
+    assert.ok(!logger.lines.join("\n").includes("CANARY"), "token value in a log line");
+  });
+
+  it("checks in order: authentication (401), parameters (400), provider (404), grant (403)", async () => {
+    const good = `Bearer ${await token("orders")}`;
+    await rejectsWith(service.issue({ authorization: null, provider: "nope", minTtl: "bad" }), "caller_unauthenticated");
+    await rejectsWith(service.issue({ authorization: good, provider: "nope", minTtl: "bad" }), "bad_request");
+    await rejectsWith(service.issue({ authorization: good, provider: "nope", minTtl: null }), "provider_not_found");
+    await rejectsWith(service.issue({ authorization: good, provider: "phixflow", minTtl: null }), "caller_forbidden");
+    await rejectsWith(service.issue({ authorization: `Bearer ${await token("ops")}`, provider: "ayyeka", minTtl: null }), "caller_forbidden");
+    assert.equal(source.issueCalls.length, 0, "no partner call for a denied request");
+    const denials = logger.events("token_denied").map((f) => f.code);
+    assert.deepEqual(denials, ["caller_unauthenticated", "bad_request", "provider_not_found", "caller_forbidden", "caller_forbidden"]);
+  });
+
+  it("applies the default min_ttl and honours an explicit one", async () => {
+    const auth = `Bearer ${await token("orders")}`;
+    source.willIssue(40);
+    await service.issue({ authorization: auth, provider: "ayyeka", minTtl: null });
+    clock.advance(15_000); // 25 s left: below the default 30
+    await service.issue({ authorization: auth, provider: "ayyeka", minTtl: null });
+    assert.equal(source.issueCalls.length, 2);
+    await service.issue({ authorization: auth, provider: "ayyeka", minTtl: "0" });
+    assert.equal(source.issueCalls.length, 2, "min_ttl=0 accepts the cached one");
+  });
+
+  it("never echoes a malformed provider name into the log", async () => {
+    const auth = `Bearer ${await token("orders")}`;
+    await rejectsWith(service.issue({ authorization: auth, provider: "<script>CANARY", minTtl: null }), "provider_not_found");
+    assert.ok(!logger.lines.join("\n").includes("CANARY"));
+  });
+});
