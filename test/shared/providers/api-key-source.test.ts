@@ -1,50 +1,22 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ApiKeyProviderSchema } from "../../../shared/config/schema.js";
-import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { fingerprint } from "../../../shared/log/fingerprint.js";
 import { ApiKeySource } from "../../../shared/providers/api-key-source.js";
 import { basicClientAuth } from "../../../shared/providers/oauth2-source.js";
-import { SecretNotFoundError, type SecretStore, type SecretVersion } from "../../../shared/secrets/secret-store.js";
+import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
+import { rejectsWith } from "../../support/assertions.js";
 import { ManualClock } from "../../support/manual-clock.js";
 
-/** Small versioned in-memory store (the shared fake belongs to another part of the project). */
-class MemorySecrets implements SecretStore {
-  private readonly data = new Map<string, SecretVersion[]>();
-  async get(name: string, version?: string): Promise<SecretVersion> {
-    const versions = this.data.get(name) ?? [];
-    const found = version ? versions.find((v) => v.version === version) : versions.at(-1);
-    if (!found) throw new SecretNotFoundError(name);
-    return found;
-  }
-  async set(name: string, value: string, tags: Record<string, string> = {}): Promise<SecretVersion> {
-    const versions = this.data.get(name) ?? [];
-    const entry = { name, value, tags, version: `v${versions.length + 1}`, createdOn: 0, enabled: true };
-    this.data.set(name, [...versions, entry]);
-    return entry;
-  }
-  async listVersions(name: string) {
-    return (this.data.get(name) ?? []).map(({ value: _, ...info }) => info);
-  }
-}
 
 function setup(config: Record<string, unknown>) {
   const clock = new ManualClock();
-  const secrets = new MemorySecrets();
+  const secrets = new MemorySecretStore();
   const parsed = ApiKeyProviderSchema.parse({ kind: "api-key", key: { secret: "partner-key" }, ...config });
   const source = new ApiKeySource({ name: "partner", config: parsed, secrets, clock });
   return { clock, secrets, source, issue: async () => (await source.prepare()).issue({ force: false }) };
 }
 
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<BrokerError> {
-  const error = await promise.then(
-    () => assert.fail("expected a rejection"),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof BrokerError, `expected a BrokerError, got ${String(error)}`);
-  assert.equal(error.code, code);
-  return error;
-}
 
 describe("ApiKeySource, scheme basic", () => {
   it("sends id:secret as RFC 7617 Basic, without the form-encoding OAuth client auth uses", async () => {

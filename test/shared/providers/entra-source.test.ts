@@ -9,7 +9,6 @@ import { EntraAuthority } from "../../../dev/sandbox/entra-authority.js";
 import { serveHandlers, type ServedHandlers } from "../../../dev/sandbox/serve.js";
 import { ensureDevTls, type DevTls } from "../../../dev/tls.js";
 import { EntraProviderSchema, type EntraProviderConfig } from "../../../shared/config/schema.js";
-import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { fingerprint } from "../../../shared/log/fingerprint.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import {
@@ -17,8 +16,9 @@ import {
   type EntraCredentialFactory,
   type EntraCredentialOptions,
 } from "../../../shared/providers/entra-source.js";
-import { SecretNotFoundError, type SecretStore, type SecretVersion, type SecretVersionInfo } from "../../../shared/secrets/secret-store.js";
 import { UpstreamCaller } from "../../../shared/upstream/upstream-caller.js";
+import { BrokerError } from "../../../shared/errors/broker-error.js";
+import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
 import { ManualClock } from "../../support/manual-clock.js";
 
 const TENANT = "f10we000-0000-4000-8000-000000000001";
@@ -29,28 +29,6 @@ const BUS_SCOPE = "https://servicebus.azure.net/.default";
 const CLIENT_SECRET = `CANARY-${crypto.randomUUID()}`;
 const AUTH_KEY = `CANARY-${crypto.randomUUID()}`;
 
-/** Versions and tags like Key Vault; enough for the source, which only reads. */
-class MemorySecretStore implements SecretStore {
-  private readonly data = new Map<string, SecretVersion[]>();
-  private counter = 0;
-
-  async get(name: string, version?: string): Promise<SecretVersion> {
-    const versions = (this.data.get(name) ?? []).filter((v) => v.enabled);
-    const found = version === undefined ? versions.at(-1) : versions.find((v) => v.version === version);
-    if (!found) throw new SecretNotFoundError(name);
-    return { ...found };
-  }
-
-  async set(name: string, value: string, tags: Record<string, string> = {}): Promise<SecretVersion> {
-    const secret: SecretVersion = { name, version: `v${++this.counter}`, value, tags, createdOn: this.counter, enabled: true };
-    this.data.set(name, [...(this.data.get(name) ?? []), secret]);
-    return { ...secret };
-  }
-
-  async listVersions(name: string): Promise<SecretVersionInfo[]> {
-    return (this.data.get(name) ?? []).map(({ value: _value, ...info }) => info);
-  }
-}
 
 interface Harness {
   source: EntraSource;

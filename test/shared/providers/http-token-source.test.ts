@@ -1,35 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
 import { ApiKeyProviderSchema, HttpTokenProviderSchema, type UpstreamPolicy } from "../../../shared/config/schema.js";
-import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { fingerprint } from "../../../shared/log/fingerprint.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { ApiKeySource } from "../../../shared/providers/api-key-source.js";
 import { HttpTokenSource, readPath } from "../../../shared/providers/http-token-source.js";
-import { SecretNotFoundError, type SecretStore, type SecretVersion } from "../../../shared/secrets/secret-store.js";
 import { UpstreamCaller } from "../../../shared/upstream/upstream-caller.js";
 import { TokenEndpointServer } from "../../fakes/token-endpoint-server.js";
+import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
+import { rejectsWith } from "../../support/assertions.js";
 import { ManualClock } from "../../support/manual-clock.js";
 
-/** Small versioned in-memory store (the shared fake belongs to another part of the project). */
-class MemorySecrets implements SecretStore {
-  private readonly data = new Map<string, SecretVersion[]>();
-  async get(name: string, version?: string): Promise<SecretVersion> {
-    const versions = this.data.get(name) ?? [];
-    const found = version ? versions.find((v) => v.version === version) : versions.at(-1);
-    if (!found) throw new SecretNotFoundError(name);
-    return found;
-  }
-  async set(name: string, value: string, tags: Record<string, string> = {}): Promise<SecretVersion> {
-    const versions = this.data.get(name) ?? [];
-    const entry = { name, value, tags, version: `v${versions.length + 1}`, createdOn: 0, enabled: true };
-    this.data.set(name, [...versions, entry]);
-    return entry;
-  }
-  async listVersions(name: string) {
-    return (this.data.get(name) ?? []).map(({ value: _, ...info }) => info);
-  }
-}
 
 interface Options {
   config?: Record<string, unknown>;
@@ -42,7 +23,7 @@ async function harness(t: TestContext, options: Options = {}) {
   t.after(() => server.close());
   const clock = new ManualClock();
   const logger = new MemoryLogger();
-  const secrets = new MemorySecrets();
+  const secrets = new MemorySecretStore();
   await secrets.set("silverflow-key", JSON.stringify({ id: "apk-1", secret: options.apiSecret ?? "sec-1" }));
   const authConfig = ApiKeyProviderSchema.parse({ kind: "api-key", key: { secret: "silverflow-key" }, scheme: "basic" });
   const auth = new ApiKeySource({ name: "silverflow", config: authConfig, secrets, clock });
@@ -70,15 +51,6 @@ function jwt(payload: Record<string, unknown>): string {
   return `${part({ alg: "ES256" })}.${part(payload)}.c2ln`;
 }
 
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<BrokerError> {
-  const error = await promise.then(
-    () => assert.fail("expected a rejection"),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof BrokerError, `expected a BrokerError, got ${String(error)}`);
-  assert.equal(error.code, code);
-  return error;
-}
 
 describe("HttpTokenSource", () => {
   it("mints a token with the API key as Basic and serves it as Bearer", async (t) => {

@@ -1,36 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
 import { OAuth2ProviderSchema, type OAuth2ProviderConfig, type UpstreamPolicy } from "../../../shared/config/schema.js";
-import { BrokerError } from "../../../shared/errors/broker-error.js";
 import type { FetchLike } from "../../../shared/http/fetch-like.js";
 import { fingerprint } from "../../../shared/log/fingerprint.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { basicClientAuth, formUrlEncode, OAuth2Source } from "../../../shared/providers/oauth2-source.js";
-import { SecretNotFoundError, type SecretStore, type SecretVersion } from "../../../shared/secrets/secret-store.js";
 import { UpstreamCaller } from "../../../shared/upstream/upstream-caller.js";
 import { TokenEndpointServer } from "../../fakes/token-endpoint-server.js";
+import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
+import { rejectsWith } from "../../support/assertions.js";
 import { ManualClock } from "../../support/manual-clock.js";
 
-/** Small versioned in-memory store (the shared fake belongs to another part of the project). */
-class MemorySecrets implements SecretStore {
-  private readonly data = new Map<string, SecretVersion[]>();
-  constructor(private readonly clock: ManualClock) {}
-  async get(name: string, version?: string): Promise<SecretVersion> {
-    const versions = this.data.get(name) ?? [];
-    const found = version ? versions.find((v) => v.version === version) : versions.at(-1);
-    if (!found) throw new SecretNotFoundError(name);
-    return found;
-  }
-  async set(name: string, value: string, tags: Record<string, string> = {}): Promise<SecretVersion> {
-    const versions = this.data.get(name) ?? [];
-    const entry = { name, value, tags, version: `v${versions.length + 1}`, createdOn: this.clock.now(), enabled: true };
-    this.data.set(name, [...versions, entry]);
-    return entry;
-  }
-  async listVersions(name: string) {
-    return (this.data.get(name) ?? []).map(({ value: _, ...info }) => info);
-  }
-}
 
 const POLICY: Partial<UpstreamPolicy> = { timeoutMs: 2000, maxAttempts: 3, baseDelayMs: 200, maxRetryAfterSec: 10, breakerFailures: 5 };
 
@@ -45,7 +25,7 @@ async function harness(t: TestContext, options: Options = {}) {
   t.after(() => server.close());
   const clock = new ManualClock();
   const logger = new MemoryLogger();
-  const secrets = new MemorySecrets(clock);
+  const secrets = new MemorySecretStore(clock);
   await secrets.set("ayyeka-secret", options.clientSecret ?? "s3cret");
   const config: OAuth2ProviderConfig = OAuth2ProviderSchema.parse({
     kind: "oauth2",
@@ -71,15 +51,6 @@ function jwt(payload: Record<string, unknown>): string {
   return `${part({ alg: "RS384", typ: "JWT" })}.${part(payload)}.c2ln`;
 }
 
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<BrokerError> {
-  const error = await promise.then(
-    () => assert.fail("expected a rejection"),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof BrokerError, `expected a BrokerError, got ${String(error)}`);
-  assert.equal(error.code, code);
-  return error;
-}
 
 describe("OAuth2Source", () => {
   it("authenticates with client_secret_basic, form-encoding id and secret first (RFC 6749 §2.3.1)", async (t) => {

@@ -5,6 +5,7 @@ import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { UpstreamCaller } from "../../../shared/upstream/upstream-caller.js";
 import { UpstreamFailure } from "../../../shared/upstream/upstream-failure.js";
+import { rejectsWith } from "../../support/assertions.js";
 import { ManualClock } from "../../support/manual-clock.js";
 
 const POLICY: UpstreamPolicy = {
@@ -38,15 +39,6 @@ function script(...outcomes: (unknown | Error)[]) {
 
 const transient = (retryAfterSec?: number) => new UpstreamFailure("transient", "HTTP 503", { status: 503, retryAfterSec });
 
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<BrokerError> {
-  const error = await promise.then(
-    () => assert.fail("expected a rejection"),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof BrokerError, `expected a BrokerError, got ${String(error)}`);
-  assert.equal(error.code, code);
-  return error;
-}
 
 describe("UpstreamCaller", () => {
   it("returns the first successful attempt without sleeping", async () => {

@@ -1,0 +1,337 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createClient } from "redis";
+import { FLOWE, KALIBRATE } from "../../dev/sandbox/demo-identities.js";
+import { leaseTtlMs } from "../../shared/cache/fleet-cache.js";
+import { DEFAULT_CACHE_KEY_SECRET } from "../../shared/cache/data-key.js";
+import { FileSecretStore } from "../../shared/secrets/file-store.js";
+import { systemClock } from "../../shared/system.js";
+import { secretCanaries } from "../support/canaries.js";
+import { startDemoFleet, type DemoFleet } from "../support/demo-fleet.js";
+import { redisSkipReason, startRedisServer, type RedisServer } from "../support/redis-server.js";
+
+/**
+ * Acceptance of the shared Redis cache: four real broker processes (local Functions host, real
+ * function files and SDKs) on one demo world and one real redis-server, driven over HTTP.
+ */
+const FLEET_SIZE = 4;
+
+// Copies of the Ayyeka provider, one per scenario, so every scenario starts cold. They share the
+// sandbox's token counter, so scenarios that count upstream requests run one at a time.
+const BURST = "ayyeka-burst";
+const CRASH = "ayyeka-crash";
+const OUTAGE_WARM = "ayyeka-outage";
+const OUTAGE_COLD = "ayyeka-outage-cold";
+const RESUMED = "ayyeka-resumed";
+const COPIES = [BURST, CRASH, OUTAGE_WARM, OUTAGE_COLD, RESUMED];
+
+/**
+ * One attempt per fetch with a 2 s timeout on EVERY provider: the single-flight lease is sized
+ * for the slowest provider (leaseTtlMs), so this brings it down to its 5 s floor.
+ */
+const SHORT_UPSTREAM = { timeoutMs: 2000, maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSec: 1 };
+
+const ORDERS = "orders-service";
+const PAYMENTS = "payments-service";
+const OPS = "ops-console";
+
+/** Every access_token and Authorization header value any instance answered: canaries. */
+const issued = new Set<string>();
+
+interface TokenAnswer {
+  status: number;
+  token?: string;
+  error?: string;
+}
+
+function remember(body: any): void {
+  if (typeof body?.access_token === "string") issued.add(body.access_token);
+  if (typeof body?.headers?.Authorization === "string") issued.add(body.headers.Authorization);
+  if (typeof body?.headers?.AuthKey === "string") issued.add(body.headers.AuthKey);
+}
+
+/** GET a token; network errors and non-200s become an answer, never a throw. */
+async function getToken(url: string, authorization: string): Promise<TokenAnswer> {
+  try {
+    const res = await fetch(url, { headers: { authorization } });
+    const text = await res.text();
+    if (res.status !== 200) return { status: res.status, error: text.slice(0, 200) };
+    const body = JSON.parse(text);
+    remember(body);
+    return { status: 200, token: body.headers.Authorization };
+  } catch (error) {
+    return { status: 0, error: String(error) };
+  }
+}
+
+async function waitUntil(probe: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const skip = redisSkipReason();
+
+describe("a fleet of broker processes sharing one Redis", { skip }, () => {
+  let redis: RedisServer;
+  let fleet: DemoFleet;
+
+  before(async () => {
+    redis = await startRedisServer();
+    fleet = await startDemoFleet({
+      size: FLEET_SIZE,
+      redisUrl: redis.url,
+      edit: (raw) => {
+        for (const name of COPIES) {
+          raw.providers[name] = { ...raw.providers.ayyeka };
+          raw.callers[ORDERS].providers.push(name);
+        }
+        for (const provider of Object.values<any>(raw.providers)) provider.upstream = { ...SHORT_UPSTREAM };
+        // Keys propagate instantly in the sandbox; keep verification quick.
+        raw.providers.silverflow.rotation.verify = { attempts: 3, delayMs: 100 };
+      },
+    });
+  });
+
+  after(async () => {
+    await fleet?.close();
+    await redis?.stop();
+  });
+
+  const tokenUrl = (index: number, provider: string) => `${fleet.instances[index]!.url}/api/token/${provider}`;
+
+  test("1000 concurrent cold requests over 4 instances cost exactly one partner token request", async () => {
+    const ayyeka = fleet.env.sandbox.ayyeka;
+    const before = ayyeka.tokenRequests;
+    // The one partner call is held back, so all 1000 requests arrive while the token is still cold.
+    ayyeka.faults.push({ delayMs: 800 });
+    const authorization = await fleet.authorization(ORDERS);
+    let answers: TokenAnswer[];
+    try {
+      answers = await Promise.all(Array.from({ length: 1000 }, (_, i) => getToken(tokenUrl(i % FLEET_SIZE, BURST), authorization)));
+    } finally {
+      ayyeka.faults.length = 0;
+    }
+
+    const failed = answers.filter((a) => a.status !== 200);
+    assert.deepEqual(failed.slice(0, 3), [], `${failed.length} of 1000 requests failed`);
+    assert.equal(new Set(answers.map((a) => a.token)).size, 1, "every instance served the same token");
+    assert.equal(ayyeka.tokenRequests - before, 1, "exactly one upstream token request for the whole fleet");
+  });
+
+  test("the maintenance timer on one instance pre-warms flowe and kalibrate for the whole fleet", async () => {
+    const authority = fleet.env.sandbox.authority;
+    const counts = () => [authority.requestsFor(FLOWE.clientId, FLOWE.apiScope), authority.requestsFor(KALIBRATE.clientId, KALIBRATE.scope)];
+    assert.deepEqual(counts(), [0, 0], "flowe and kalibrate are cold before the timer runs");
+
+    const runner = fleet.instances[0]!;
+    await runner.invoke("maintenance");
+    assert.ok(runner.lines.some((l) => l.includes("Executed 'Functions.maintenance' (Succeeded)")), "maintenance succeeded");
+    assert.deepEqual(counts(), [1, 1], "one pre-warm token request per provider");
+
+    const authorization = await fleet.authorization(ORDERS);
+    for (const provider of ["flowe", "kalibrate"]) {
+      const served = [];
+      for (let i = 1; i < FLEET_SIZE; i++) served.push(await getToken(tokenUrl(i, provider), authorization));
+      served.push(await getToken(tokenUrl(0, provider), authorization));
+      assert.deepEqual(
+        served.map((s) => s.status),
+        [200, 200, 200, 200],
+      );
+      assert.equal(new Set(served.map((s) => s.token)).size, 1, `${provider}: every instance serves the pre-warmed token`);
+    }
+    assert.deepEqual(counts(), [1, 1], "the other instances made no upstream token request");
+  });
+
+  test("when the flight holder dies mid-fetch, another instance takes over once its lease expires", async (t) => {
+    const ayyeka = fleet.env.sandbox.ayyeka;
+    const lease = leaseTtlMs(fleet.env.config);
+    assert.equal(lease, 5000, "the short upstream policy gives the 5 s lease floor");
+    const before = ayyeka.tokenRequests;
+    // Holds the holder's partner call far beyond the lease: only the holder's death ends it.
+    ayyeka.faults.push({ delayMs: 15_000 });
+    const authorization = await fleet.authorization(ORDERS);
+    const holder = fleet.instances[0]!;
+    const holderAnswer = getToken(tokenUrl(0, CRASH), authorization);
+    let answers: (TokenAnswer & { ms: number })[];
+    let killedAt: number;
+    try {
+      await waitUntil(() => ayyeka.tokenRequests > before, "the holder's token request at the sandbox");
+      await holder.kill();
+      killedAt = Date.now();
+      answers = await Promise.all(
+        [1, 2, 3].flatMap((i) =>
+          Array.from({ length: 5 }, () => getToken(tokenUrl(i, CRASH), authorization).then((a) => ({ ...a, ms: Date.now() - killedAt }))),
+        ),
+      );
+    } finally {
+      // Later tests need four live instances whatever happened here.
+      ayyeka.faults.length = 0;
+      await holder.kill();
+      await fleet.replace(0);
+    }
+    const slowest = Math.max(...answers.map((a) => a.ms));
+    t.diagnostic(`other instances answered ${slowest} ms after the holder was killed (lease ${lease} ms)`);
+    assert.equal((await holderAnswer).status, 0, "the killed holder never answered");
+    assert.deepEqual(
+      answers.filter((a) => a.status !== 200),
+      [],
+    );
+    assert.equal(new Set(answers.map((a) => a.token)).size, 1, "one credential for every waiter");
+    assert.ok(slowest <= lease + 2000, `answered within the lease plus a margin (${slowest} ms)`);
+    assert.equal(ayyeka.tokenRequests - before, 2, "the dead holder's request plus exactly one takeover");
+    assert.ok(
+      fleet.instances.slice(1).some((b) => b.lines.some((l) => l.includes('"event":"fleet_flight_takeover"'))),
+      "a takeover was logged",
+    );
+  });
+
+  test("two rotations triggered at once on two instances: exactly one runs, the other gets 409", async (t) => {
+    const silverflow = fleet.env.sandbox.silverflow;
+    const keysBefore = silverflow.keys().length;
+    const createsBefore = silverflow.requests.create;
+    const rotate = (index: number) => fleet.call(index, "/api/admin/providers/silverflow/rotate", { caller: OPS, method: "POST" });
+    const answers = await Promise.all([rotate(1), rotate(2)]);
+    const bodies = await Promise.all(answers.map((r) => r.json() as Promise<any>));
+    const byStatus = new Map(answers.map((r, i) => [r.status, bodies[i]]));
+    assert.deepEqual(answers.map((r) => r.status).sort(), [200, 409], JSON.stringify(bodies));
+    assert.equal(byStatus.get(200).outcome, "rotated");
+    assert.equal(byStatus.get(409).code, "conflict");
+    t.diagnostic(`the other instance answered: ${byStatus.get(409).detail}`);
+    assert.equal(silverflow.requests.create - createsBefore, 1, "the partner created exactly one key");
+    assert.equal(silverflow.keys().length, keysBefore + 1);
+  });
+
+  test("Redis holds no issued token, partner secret or data key in any key or value", async () => {
+    // Every provider through every instance, so the store holds entries of every kind.
+    const grants: [string, string[]][] = [
+      [ORDERS, ["flowe", "flowe-servicebus", "kalibrate", "ayyeka", BURST, CRASH]],
+      [PAYMENTS, ["silverflow", "silverflow-bearer", "phixflow"]],
+    ];
+    for (const [caller, providers] of grants) {
+      const authorization = await fleet.authorization(caller);
+      for (const provider of providers) {
+        for (let i = 0; i < FLEET_SIZE; i++) assert.equal((await getToken(tokenUrl(i, provider), authorization)).status, 200, provider);
+      }
+    }
+    const dataKey = (await new FileSecretStore(fleet.env.secretsDir, { clock: systemClock }).get(DEFAULT_CACHE_KEY_SECRET)).value;
+    const partnerKeys = fleet.env.sandbox.silverflow.keys().map((k) => k.secret);
+    const canaries = [...secretCanaries(Object.values(fleet.env.sandbox.secrets)), ...partnerKeys, ...issued, dataKey];
+    assert.ok(issued.size >= 9, `only ${issued.size} issued values collected`);
+
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    const stored: string[] = [];
+    let credentials = 0;
+    try {
+      for await (const batch of client.scanIterator({ COUNT: 100 })) {
+        for (const key of batch) {
+          stored.push(key);
+          const type = await client.type(key);
+          if (type === "string") {
+            const value = (await client.get(key)) ?? "";
+            stored.push(value);
+            if (key.includes(":cred:")) {
+              credentials++;
+              assert.deepEqual(Object.keys(JSON.parse(value)).sort(), ["ct", "iv", "kid", "tag", "v"], "an encrypted envelope");
+            }
+          } else if (type === "hash") stored.push(...Object.entries(await client.hGetAll(key)).flat());
+          else if (type === "set") stored.push(...(await client.sMembers(key)));
+          else if (type === "list") stored.push(...(await client.lRange(key, 0, -1)));
+          else if (type === "zset") stored.push(...(await client.zRange(key, 0, -1)));
+          else if (type !== "none") assert.fail(`unexpected Redis type ${type} at ${key}`);
+        }
+      }
+    } finally {
+      client.destroy();
+    }
+    assert.ok(credentials >= 8, `only ${credentials} credential entries stored`);
+    const dump = stored.join("\n");
+    for (const canary of canaries) assert.ok(!dump.includes(canary), "a token, partner secret or the data key is readable in Redis");
+  });
+
+  test("requests keep succeeding while Redis is down, and shared caching resumes once it is back", async () => {
+    const live = fleet.instances;
+    const orders = await fleet.authorization(ORDERS);
+    const payments = await fleet.authorization(PAYMENTS);
+    const beforeOutage: [string, string][] = [
+      [BURST, orders],
+      ["flowe", orders],
+      ["kalibrate", orders],
+      [OUTAGE_WARM, orders],
+      ["silverflow-bearer", payments],
+    ];
+    // First asked for while Redis is down: cold on every instance, fetched without coordination.
+    const duringOutage: [string, string][] = [...beforeOutage, [OUTAGE_COLD, orders], ["flowe-servicebus", orders]];
+
+    let redisDown = false;
+    let stop = false;
+    let sent = 0;
+    let completed = 0;
+    let completedWhileDown = 0;
+    const failures: string[] = [];
+    const worker = async () => {
+      while (!stop) {
+        const n = sent++;
+        const mix = redisDown ? duringOutage : beforeOutage;
+        const [provider, authorization] = mix[n % mix.length]!;
+        const answer = await getToken(tokenUrl(n % live.length, provider), authorization);
+        if (answer.status !== 200) failures.push(`${provider}@${n % live.length}: ${answer.status} ${answer.error ?? ""}`);
+        completed++;
+        if (redisDown) completedWhileDown++;
+      }
+    };
+    const workers = Array.from({ length: 12 }, worker);
+    try {
+      await waitUntil(() => completed >= 150, "150 requests with Redis up");
+      await redis.kill();
+      redisDown = true;
+      await waitUntil(() => completedWhileDown >= 400, "400 requests with Redis down", 20_000);
+    } finally {
+      stop = true;
+      await Promise.all(workers);
+    }
+    assert.deepEqual(failures.slice(0, 5), [], `${failures.length} of ${completed} requests failed`);
+
+    const sharedCache = async (index: number) => {
+      const res = await fleet.call(index, "/api/admin/status", { caller: OPS });
+      assert.equal(res.status, 200);
+      return ((await res.json()) as any).shared_cache;
+    };
+    for (let i = 0; i < live.length; i++) assert.equal((await sharedCache(i)).healthy, false, "the instances noticed the outage");
+
+    await redis.restart();
+    await waitUntil(
+      async () => (await Promise.all(live.map((_, i) => sharedCache(i)))).every((s) => s.healthy === true),
+      "every instance reconnected to Redis",
+      15_000,
+    );
+    const ayyeka = fleet.env.sandbox.ayyeka;
+    const before = ayyeka.tokenRequests;
+    ayyeka.faults.push({ delayMs: 500 });
+    let answers: TokenAnswer[];
+    try {
+      answers = await Promise.all(Array.from({ length: 40 }, (_, i) => getToken(tokenUrl(i % live.length, RESUMED), orders)));
+    } finally {
+      ayyeka.faults.length = 0;
+    }
+    assert.deepEqual(
+      answers.filter((a) => a.status !== 200),
+      [],
+    );
+    assert.equal(new Set(answers.map((a) => a.token)).size, 1);
+    assert.equal(ayyeka.tokenRequests - before, 1, "fleet-wide single-flight works again after the restart");
+  });
+
+  test("no secret, issued token or caller JWT appears in any broker process's log lines", () => {
+    assert.equal(fleet.everyProcess.length, FLEET_SIZE + 1, "the killed instance's lines are included");
+    const partnerKeys = fleet.env.sandbox.silverflow.keys().map((k) => k.secret);
+    const canaries = [...secretCanaries(Object.values(fleet.env.sandbox.secrets)), ...partnerKeys, ...issued, ...fleet.callerTokens];
+    assert.ok(canaries.length > 15, `only ${canaries.length} canaries`);
+    const log = fleet.everyProcess.flatMap((b) => b.lines).join("\n");
+    assert.ok(log.includes('"event":"token_issued"'), "audit lines present");
+    for (const canary of canaries) assert.ok(!log.includes(canary), "a secret or token value reached a log line");
+  });
+});
