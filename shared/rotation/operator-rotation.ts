@@ -15,6 +15,7 @@ import { LeasedWriter, NORMAL_WRITE } from "./leased-writer.js";
 import type { LockLease } from "./lock.js";
 import type { RotationPlan, RotationResult, RotationStatus } from "./rotation-types.js";
 import { parseStoredKey } from "./stored-key.js";
+import { iso, keyAge } from "./key-age.js";
 
 export interface OperatorRotationSettings {
   provider: string;
@@ -159,15 +160,10 @@ export class OperatorRotation {
       mode: "operator",
       ...(identity.keyId === undefined ? {} : { keyId: identity.keyId }),
       keyFingerprint: identity.keyFingerprint,
-      keyCreatedAt: iso(served.createdOn),
-      keyAgeSec: Math.max(0, Math.floor((now - served.createdOn) / 1000)),
+      ...keyAge(served.createdOn, now, rotation),
       phase,
-      nextDueAt: iso(served.createdOn + rotation.intervalHours * 3_600_000),
       failures: journal.failures,
       needsAttention: journal.needsAttention,
-      ...(rotation.maxAgeDays === undefined
-        ? {}
-        : { maxAgeDays: rotation.maxAgeDays, stale: now - served.createdOn > rotation.maxAgeDays * 86_400_000 }),
       ...(journal.acceptedVersion === undefined ? {} : { acceptedVersion: journal.acceptedVersion }),
       ...(phase === "accepted" ? {} : { pendingVersion: latest.version }),
       ...(journal.lastError ? { lastError: journal.lastError } : {}),
@@ -239,8 +235,4 @@ export class OperatorRotation {
       ...(failure ? { error: { code: failure.code, detail: failure.detail } } : {}),
     };
   }
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
 }

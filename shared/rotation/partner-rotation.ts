@@ -10,6 +10,7 @@ import { CRITICAL_WRITE, LeaseLostError, LeasedWriter, NORMAL_WRITE, type WriteR
 import type { LockLease } from "./lock.js";
 import type { RotationPlan, RotationResult, RotationStatus } from "./rotation-types.js";
 import { KEY_ID_TAG, parseStoredKey, serializeStoredKey, type StoredKey } from "./stored-key.js";
+import { iso, keyAge } from "./key-age.js";
 
 export interface PartnerRotationSettings {
   provider: string;
@@ -118,16 +119,11 @@ export class PartnerRotation {
       mode: "partner-api",
       keyId: key.id,
       keyFingerprint: fingerprint(key.secret),
-      keyCreatedAt: iso(key.createdAt),
-      keyAgeSec: Math.max(0, Math.floor((now - key.createdAt) / 1000)),
+      ...keyAge(key.createdAt, now, rotation),
       ...(key.previous ? { previousKeyId: key.previous.id, retireAt: iso(key.previous.retireAt) } : {}),
       phase: journal.phase,
-      nextDueAt: iso(key.createdAt + rotation.intervalHours * 3_600_000),
       failures: journal.failures,
       needsAttention: journal.needsAttention,
-      ...(rotation.maxAgeDays === undefined
-        ? {}
-        : { maxAgeDays: rotation.maxAgeDays, stale: now - key.createdAt > rotation.maxAgeDays * 86_400_000 }),
       ...(journal.lastError ? { lastError: journal.lastError } : {}),
     };
   }
@@ -515,8 +511,4 @@ function protectedIds(key: StoredKey, journal: PartnerJournal, tagged: Set<strin
 
 function isOwnOrphan(key: PartnerKey, provider: string, protectedSet: Set<string>): boolean {
   return key.name !== undefined && key.name.startsWith(PartnerKeyApi.markerPrefix(provider)) && !protectedSet.has(key.id);
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
 }
