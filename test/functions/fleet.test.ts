@@ -150,7 +150,7 @@ describe("a fleet of broker processes sharing one Redis", { skip }, () => {
     const lease = leaseTtlMs(fleet.env.config);
     assert.equal(lease, 5000, "the short upstream policy gives the 5 s lease floor");
     const before = ayyeka.tokenRequests;
-    // Holds the holder's partner call far beyond the lease: only the holder's death ends it.
+    // Holds the holder's partner call beyond its 2 s timeout and the lease: the kill comes first.
     ayyeka.faults.push({ delayMs: 15_000 });
     const authorization = await fleet.authorization(ORDERS);
     const holder = fleet.instances[0]!;

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -104,6 +104,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     kill: () => terminate("SIGKILL"),
     restart: async () => {
       await terminate("SIGTERM");
+      // stop() removed the directory; redis-server refuses to start without its --dir.
+      mkdirSync(dir, { recursive: true });
       child = await launch(args);
     },
     pause: () => {
