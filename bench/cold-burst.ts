@@ -14,14 +14,23 @@ export interface BurstFigures {
  * Sends `count` identical GETs at once (one connection each: fetch opens as many as needed) and
  * waits for every answer. Bodies are read and dropped: they hold credentials, never print them.
  */
-export async function burst(url: string, headers: Record<string, string>, count: number): Promise<BurstFigures> {
+export function burst(url: string, headers: Record<string, string>, count: number): Promise<BurstFigures> {
+  return burstAcross([url], headers, count);
+}
+
+/**
+ * The same burst spread round-robin over several instances of a fleet (request i goes to
+ * urls[i % urls.length]), all sent at once.
+ */
+export async function burstAcross(urls: readonly string[], headers: Record<string, string>, count: number): Promise<BurstFigures> {
+  if (urls.length === 0) throw new Error("burstAcross: no target URL");
   const statuses: Record<string, number> = {};
   const count1 = (key: string) => (statuses[key] = (statuses[key] ?? 0) + 1);
   const started = performance.now();
   await Promise.all(
-    Array.from({ length: count }, async () => {
+    Array.from({ length: count }, async (_, i) => {
       try {
-        const response = await fetch(url, { headers });
+        const response = await fetch(urls[i % urls.length]!, { headers });
         await response.arrayBuffer();
         count1(String(response.status));
       } catch {

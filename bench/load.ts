@@ -23,6 +23,11 @@ export interface LoadFigures {
   errors: number;
   timeouts: number;
   durationSec: number;
+  /**
+   * Bytes read per response, status line and headers included (autocannon's byte count ÷ responses):
+   * shows whether two targets really move the same amount of data.
+   */
+  bytesPerResponse: number;
   /** Server CPU (user + system) during the measured part ÷ 2xx answers; undefined without /proc. */
   serverCpuUsPerRequest: number | undefined;
 }
@@ -59,6 +64,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadFigures> {
     errors: result.errors,
     timeouts: result.timeouts,
     durationSec: result.duration,
+    bytesPerResponse: result.requests.total > 0 ? Math.round(result.throughput.total / result.requests.total) : 0,
     serverCpuUsPerRequest:
       cpuBefore !== undefined && cpuAfter !== undefined && served > 0 ? Math.round(((cpuAfter - cpuBefore) * 1000) / served * 10) / 10 : undefined,
   };

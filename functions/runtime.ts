@@ -1,7 +1,7 @@
 import { app } from "@azure/functions";
 import { composeBroker } from "../shared/compose.js";
 import { BatchedSink } from "../shared/log/batched-sink.js";
-import { systemClock, systemSleeper } from "../shared/system.js";
+import { systemClock, systemSleeper } from "./system.js";
 
 /**
  * The composition root's entry: the only place that hands the process environment, the real

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { parseConfig } from "../../shared/config/load.js";
 import type { BrokerConfig } from "../../shared/config/schema.js";
 import { FileSecretStore } from "../../shared/secrets/file-store.js";
-import { systemClock } from "../../shared/system.js";
+import { systemClock } from "../../functions/system.js";
 import { LocalCallerIssuer } from "../caller-issuer.js";
 import { startSandbox } from "../sandbox/sandbox.js";
 import type { DevTls } from "../tls.js";

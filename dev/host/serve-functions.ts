@@ -3,11 +3,14 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startLocalHost, type LocalHost } from "./local-host.js";
 
+/** Modules in functions/ that register no trigger: the composition root's entry and the real clock. */
+const NOT_FUNCTIONS = new Set(["runtime.js", "system.js"]);
+
 /** The compiled function files (dist/functions/*.js), as Azure's `main` glob finds them. */
 export function functionModules(): string[] {
   const dir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "functions");
   return readdirSync(dir)
-    .filter((f) => f.endsWith(".js") && f !== "runtime.js")
+    .filter((f) => f.endsWith(".js") && !NOT_FUNCTIONS.has(f))
     .map((f) => join(dir, f));
 }
 

@@ -18,7 +18,7 @@ import { ensureDevTls } from "../../dev/tls.js";
 import { CallerVerifier } from "../../shared/callers/caller-verifier.js";
 import { IssuerSchema } from "../../shared/config/schema.js";
 import { MemoryLogger } from "../../shared/log/logger.js";
-import { systemClock } from "../../shared/system.js";
+import { systemClock } from "../../functions/system.js";
 
 const root = mkdtempSync(join(tmpdir(), "caller-issuer-"));
 after(() => rmSync(root, { recursive: true, force: true }));

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { FileSecretStore } from "../../shared/secrets/file-store.js";
-import { systemClock } from "../../shared/system.js";
+import { systemClock } from "../../functions/system.js";
 import { secretCanaries } from "../support/canaries.js";
 import { startDemoBroker, type DemoBroker } from "../support/demo-broker.js";
 

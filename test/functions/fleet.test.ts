@@ -5,7 +5,7 @@ import { FLOWE, KALIBRATE } from "../../dev/sandbox/demo-identities.js";
 import { leaseTtlMs } from "../../shared/cache/fleet-cache.js";
 import { DEFAULT_CACHE_KEY_SECRET } from "../../shared/cache/data-key.js";
 import { FileSecretStore } from "../../shared/secrets/file-store.js";
-import { systemClock } from "../../shared/system.js";
+import { systemClock } from "../../functions/system.js";
 import { secretCanaries } from "../support/canaries.js";
 import { startDemoFleet, type DemoFleet } from "../support/demo-fleet.js";
 import { redisSkipReason, startRedisServer, type RedisServer } from "../support/redis-server.js";

@@ -13,7 +13,7 @@ import { fingerprint } from "../../../shared/log/fingerprint.js";
 import type { IssuedCredential } from "../../../shared/providers/credential.js";
 import { FileSecretStore } from "../../../shared/secrets/file-store.js";
 import type { SecretStore, SecretVersion, SecretVersionInfo } from "../../../shared/secrets/secret-store.js";
-import { systemSleeper } from "../../../shared/system.js";
+import { systemSleeper } from "../../../functions/system.js";
 import { ManualClock } from "../../support/manual-clock.js";
 import { redisSkipReason, startRedisServer, type RedisServer } from "../../support/redis-server.js";
 

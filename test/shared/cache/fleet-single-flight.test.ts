@@ -13,7 +13,7 @@ import { MemoryLogger } from "../../../shared/log/logger.js";
 import { fingerprint } from "../../../shared/log/fingerprint.js";
 import type { IssuedCredential } from "../../../shared/providers/credential.js";
 import { FileSecretStore } from "../../../shared/secrets/file-store.js";
-import { systemClock, systemSleeper } from "../../../shared/system.js";
+import { systemClock, systemSleeper } from "../../../functions/system.js";
 import { redisSkipReason, startRedisServer, type RedisServer } from "../../support/redis-server.js";
 
 const skip = redisSkipReason();

@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { ensureDevTls } from "../../../dev/tls.js";
 import { createRedisConnection, type RedisConnection, type RedisConnectionOptions } from "../../../shared/cache/redis-connection.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
-import { systemClock, systemSleeper } from "../../../shared/system.js";
+import { systemClock, systemSleeper } from "../../../functions/system.js";
 import { redisSkipReason, startRedisServer, type RedisServer } from "../../support/redis-server.js";
 
 const skip = redisSkipReason();

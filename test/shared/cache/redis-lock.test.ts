@@ -4,7 +4,7 @@ import { createRedisConnection, type RedisConnection } from "../../../shared/cac
 import { RedisKeys } from "../../../shared/cache/redis-keys.js";
 import { RedisLock } from "../../../shared/cache/redis-lock.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
-import { systemClock, systemSleeper } from "../../../shared/system.js";
+import { systemClock, systemSleeper } from "../../../functions/system.js";
 import { redisSkipReason, startRedisServer, type RedisServer } from "../../support/redis-server.js";
 
 const skip = redisSkipReason();

@@ -1,8 +1,8 @@
-import type { Clock, Sleeper } from "./clock.js";
+import type { Clock, Sleeper } from "../shared/clock.js";
 
 /**
- * The real clock and sleeper. Only the composition root and dev/ may use these; everything in
- * shared/ receives a Clock so tests can drive time.
+ * The real clock and sleeper, kept out of shared/: everything there receives a Clock and a
+ * Sleeper, so tests drive time. functions/runtime.ts hands these in; dev/ and tests use them too.
  */
 export const systemClock: Clock = { now: () => Date.now() };
 
