@@ -14,6 +14,10 @@ export type LineSink = (line: string) => void;
 
 /** One JSON object per line: cheap enough for the per-request audit line on the hot path. */
 export class JsonLineLogger implements Logger {
+  // Many lines share a millisecond under load: format the timestamp once per millisecond.
+  private lastMs = Number.NaN;
+  private lastTime = "";
+
   constructor(
     private readonly sink: LineSink,
     private readonly clock: { now(): number },
@@ -22,8 +26,15 @@ export class JsonLineLogger implements Logger {
 
   log(level: LogLevel, event: string, fields?: LogFields): void {
     if (LEVEL_RANK[level] < LEVEL_RANK[this.minLevel]) return;
-    const record = { time: new Date(this.clock.now()).toISOString(), level, event, ...fields };
-    this.sink(JSON.stringify(record) + "\n");
+    const now = this.clock.now();
+    if (now !== this.lastMs) {
+      this.lastMs = now;
+      this.lastTime = new Date(now).toISOString();
+    }
+    // Same JSON as stringifying {time, level, event, ...fields}, without building that object.
+    const rest = fields === undefined ? "{}" : JSON.stringify(fields);
+    const head = `{"time":"${this.lastTime}","level":"${level}","event":${JSON.stringify(event)}`;
+    this.sink(head + (rest === "{}" ? "}" : "," + rest.slice(1)) + "\n");
   }
 }
 

@@ -71,6 +71,19 @@ interface ProviderRecord {
   lastError?: { code: string; detail: string; at: number };
 }
 
+/**
+ * How long a verified hit is served again without calling `prepare()`, whose secret lookups and
+ * key derivation would otherwise run on every request. A new secret version is therefore noticed
+ * at most this much later; invalidations and replaced entries take effect at once.
+ */
+const RECHECK_MS = 1_000;
+
+interface RecentHit {
+  readonly entry: Entry;
+  readonly result: CacheResult;
+  readonly until: number;
+}
+
 /** Delay before retrying a failed background refresh, at most a quarter of the remaining life. */
 const REFRESH_RETRY_MS = 30_000;
 const MIN_REFRESH_RETRY_MS = 1_000;
@@ -91,6 +104,7 @@ export class TokenCache {
   private readonly lookups = new Map<string, Flight<IssuedCredential | undefined>>();
   private readonly refreshing = new Map<string, { provider: string }>();
   private readonly records = new Map<string, ProviderRecord>();
+  private readonly recent = new WeakMap<TokenSource, RecentHit>();
   private generations = 0;
 
   constructor(private readonly deps: TokenCacheDeps) {
@@ -111,6 +125,16 @@ export class TokenCache {
    * provider issues.
    */
   async get(source: TokenSource, policy: CachePolicy, options: GetOptions): Promise<CacheResult> {
+    const minTtlMs = Math.max(0, options.minTtlSec) * 1000;
+    const recent = options.force ? undefined : this.recent.get(source);
+    if (recent !== undefined) {
+      const now = this.deps.clock.now();
+      const { entry } = recent;
+      const fresh = now < recent.until && now < entry.refreshAt;
+      if (fresh && entry.credential.expiresAt - now >= Math.max(1, minTtlMs) && this.entries.get(entry.key) === entry) {
+        return recent.result;
+      }
+    }
     let prepared: PreparedSource;
     try {
       prepared = await source.prepare();
@@ -118,7 +142,6 @@ export class TokenCache {
       throw toBrokerError(error);
     }
     const key = prepared.cacheKey;
-    const minTtlMs = Math.max(0, options.minTtlSec) * 1000;
     if (options.force) return this.forcedGet(source.provider, prepared, policy, minTtlMs);
 
     const entry = this.entries.get(key);
@@ -127,7 +150,9 @@ export class TokenCache {
       const remaining = entry.credential.expiresAt - now;
       if (remaining > 0 && remaining >= minTtlMs) {
         if (now >= entry.refreshAt && !this.refreshing.has(key)) this.refreshInBackground(entry, prepared, policy);
-        return { credential: entry.credential, outcome: "hit", cacheKey: key };
+        const result: CacheResult = { credential: entry.credential, outcome: "hit", cacheKey: key };
+        this.recent.set(source, { entry, result, until: now + RECHECK_MS });
+        return result;
       }
     }
     return this.miss(source.provider, prepared, policy, minTtlMs, entry);

@@ -588,3 +588,51 @@ describe("TokenCache state and secrecy", () => {
     assert.equal(text.includes(canary), false);
   });
 });
+
+describe("TokenCache recheck window", () => {
+  it("serves repeated hits within a second without preparing the source again", async () => {
+    const { cache, source, clock } = setup();
+    await cache.get(source, POLICY, { minTtlSec: 30 });
+    await cache.get(source, POLICY, { minTtlSec: 30 }); // verified hit: starts the window
+    const prepared = source.prepareCalls;
+    for (let i = 0; i < 50; i++) assert.equal((await cache.get(source, POLICY, { minTtlSec: 30 })).outcome, "hit");
+    assert.equal(source.prepareCalls, prepared, "no prepare() inside the window");
+    clock.advance(1_001);
+    await cache.get(source, POLICY, { minTtlSec: 30 });
+    assert.equal(source.prepareCalls, prepared + 1, "prepare() again once the window has passed");
+  });
+
+  it("notices a new secret version once the window has passed", async () => {
+    const { cache, source, clock } = setup();
+    await cache.get(source, POLICY, { minTtlSec: 30 });
+    await cache.get(source, POLICY, { minTtlSec: 30 });
+    source.cacheKey = "flowe:v2";
+    clock.advance(1_001);
+    const result = await cache.get(source, POLICY, { minTtlSec: 30 });
+    assert.equal(result.cacheKey, "flowe:v2");
+    assert.equal(source.issueCalls.length, 2);
+  });
+
+  it("never answers from the window after an invalidation, past refreshAt, or below min_ttl", async () => {
+    const { cache, source, clock } = setup({}, { lifetimeSec: 3600 });
+    await cache.get(source, POLICY, { minTtlSec: 30 });
+    await cache.get(source, POLICY, { minTtlSec: 30 });
+    await cache.invalidate("flowe");
+    await cache.get(source, POLICY, { minTtlSec: 30 });
+    assert.equal(source.issueCalls.length, 2, "invalidation took effect at once");
+
+    await cache.get(source, POLICY, { minTtlSec: 30 });
+    const before = source.prepareCalls;
+    await assert.rejects(cache.get(source, POLICY, { minTtlSec: 3601 }), (e: unknown) => e instanceof BrokerError && e.code === "bad_request");
+    assert.ok(source.prepareCalls > before, "a min_ttl the entry cannot meet goes the full way");
+
+    // Refresh-ahead is due 2700 s after issue (75 %, jitter 0): a window opened just before must not hide it.
+    const refreshAt = cache.state("flowe").refreshAt!;
+    clock.advance(refreshAt - clock.now() - 500);
+    await cache.get(source, POLICY, { minTtlSec: 30 });
+    const issued = source.issueCalls.length;
+    clock.advance(600);
+    await cache.get(source, POLICY, { minTtlSec: 30 });
+    assert.equal(source.issueCalls.length, issued + 1, "the background refresh started on time");
+  });
+});

@@ -1,0 +1,42 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { errorFields, JsonLineLogger } from "../../../shared/log/logger.js";
+import { ManualClock } from "../../support/manual-clock.js";
+
+test("writes one JSON object per line with time, level, event and the fields", () => {
+  const lines: string[] = [];
+  const clock = new ManualClock(Date.UTC(2026, 10, 23, 12, 0, 0, 5));
+  const logger = new JsonLineLogger((l) => lines.push(l), clock);
+  logger.log("info", "token_issued", { caller: 'a"b', provider: "flowe", cached: true, n: 3, gone: undefined, list: ["x"] });
+  logger.log("warn", "bare");
+  clock.advance(1);
+  logger.log("error", "later", {});
+  assert.ok(lines.every((l) => l.endsWith("\n") && !l.slice(0, -1).includes("\n")));
+  assert.deepEqual(JSON.parse(lines[0]!), {
+    time: "2026-11-23T12:00:00.005Z",
+    level: "info",
+    event: "token_issued",
+    caller: 'a"b',
+    provider: "flowe",
+    cached: true,
+    n: 3,
+    list: ["x"],
+  });
+  assert.deepEqual(JSON.parse(lines[1]!), { time: "2026-11-23T12:00:00.005Z", level: "warn", event: "bare" });
+  assert.equal(JSON.parse(lines[2]!).time, "2026-11-23T12:00:00.006Z");
+});
+
+test("drops lines below the minimum level", () => {
+  const lines: string[] = [];
+  const logger = new JsonLineLogger((l) => lines.push(l), new ManualClock(), "warn");
+  logger.log("info", "quiet");
+  logger.log("error", "loud");
+  assert.equal(lines.length, 1);
+});
+
+test("errorFields keeps classes and codes but never messages", () => {
+  const cause = Object.assign(new Error("body had CANARY-secret"), { code: "ECONNRESET" });
+  const fields = errorFields(new Error("wrapper CANARY", { cause }));
+  assert.deepEqual(fields.error_chain, ["Error", "Error:ECONNRESET"]);
+  assert.doesNotMatch(JSON.stringify(fields), /CANARY/);
+});
