@@ -149,6 +149,23 @@ export function formatHitComparisons(plain: HitComparison, matched: HitCompariso
   ].join("\n");
 }
 
+/** (a'') vs (b''): one broker process serving both the matched trivial function and token hits. */
+export function formatSameProcessComparison(same: HitComparison, brokerLabel: string): string {
+  const rows = [
+    ["", "req/s", "p50 ms", "p99 ms", "bytes/resp", "server CPU µs/req"],
+    ["(a'') trivial function, matched, served by the broker's own process", fixed(same.trivial.reqPerSec), fixed(same.trivial.p50Ms), fixed(same.trivial.p99Ms), String(same.trivial.bytesPerResponse), cpuCell(same.trivial)],
+    [`(b'') ${brokerLabel}, same process`, fixed(same.broker.reqPerSec), fixed(same.broker.p50Ms), fixed(same.broker.p99Ms), String(same.broker.bytesPerResponse), cpuCell(same.broker)],
+  ];
+  return [
+    "",
+    "Same process (the broker's per-request work alone: one runtime, one heap, both routes):",
+    table(rows),
+    `req/s ratio b''/a'' = ${fixed(same.reqRatio, 3)}   target >= ${TARGET_REQ_RATIO}   ${verdict(same.reqPass)}`,
+    `p99 ratio   b''/a'' = ${fixed(same.p99Ratio, 3)}   target <= ${TARGET_P99_RATIO}   ${verdict(same.p99Pass)}`,
+    ...(same.valid ? [] : ["INVALID: a run saw errors, timeouts or non-2xx answers; targets marked FAIL"]),
+  ].join("\n");
+}
+
 /** Non-200 outcomes of a burst, e.g. "503:3,network_error:1", or "-". */
 function other(b: BurstFigures): string {
   return (

@@ -19,6 +19,7 @@ import {
   formatCpuPerRequest,
   formatFleet,
   formatHitComparisons,
+  formatSameProcessComparison,
   formatProfile,
   formatRuns,
   type ColdResult,
@@ -27,7 +28,7 @@ import {
 } from "./report.js";
 import { readBenchSettings, type BenchSettings } from "./settings.js";
 import { MATCHED_BODY_BYTES_ENV, MATCHED_CONTENT_TYPE_ENV } from "./matched-body.js";
-import { TRIVIAL_MATCHED_PATH, TRIVIAL_PATH } from "./trivial-host.js";
+import { TRIVIAL_MATCHED_FUNCTION_MODULE, TRIVIAL_MATCHED_PATH, TRIVIAL_PATH } from "./trivial-host.js";
 
 /**
  * `npm run bench`: on loopback, in one run and with the same load generator (autocannon),
@@ -35,8 +36,9 @@ import { TRIVIAL_MATCHED_PATH, TRIVIAL_PATH } from "./trivial-host.js";
  *  (a') the same host serving a trivial function "matched" to (b): the same request headers
  *       (the same caller JWT) and a static body of the same size and content-type as (b)'s,
  *  (b)  cache hits of GET /api/token/{provider} on a broker process,
- * interleaved a,a',b,a,a',b so drift hits all three alike; b/a and b/a' are both reported with
- * their verdicts. CPU profiles of (a') and (b) under the same load when the broker misses a target
+ *  (a'') and (b'') the matched trivial function and the token hits served by ONE broker process,
+ * interleaved a,a',b,a'',b'' per round so drift hits all alike; b/a, b/a' and b''/a'' are all
+ * reported with their verdicts. CPU profiles of (a') and (b) under the same load when the broker misses a target
  * against the matched baseline; (c) a cold single-flight burst per cold provider on fresh brokers;
  * (d) the fleet run (bench/fleet.ts): N brokers on one Redis, a cold burst over all of them and
  * hits with Redis on vs off.
@@ -117,7 +119,7 @@ async function main(s: BenchSettings): Promise<void> {
     children.delete(child);
   };
 
-  // ---- (a), (a') and (b): interleaved cache-hit comparison -----------------------------------------
+  // ---- (a), (a'), (b), (a''), (b''): interleaved cache-hit comparison -----------------------------------------
   progress(`starting a broker (provider ${s.warmProvider} for ${s.warmCaller}) and the trivial host`);
   const broker = await spawnChild("broker-hits");
   const callerToken = await env.issuer.mint(s.warmCaller, { ttlSec: 3600 });
@@ -141,6 +143,14 @@ async function main(s: BenchSettings): Promise<void> {
     );
   }
   const bodyBytes = { trivial: trivialOk.bodyBytes, trivial_matched: matchedOk.bodyBytes, broker: brokerOk.bodyBytes };
+  // (a'') and (b''): a second broker process that also serves the matched trivial function, so
+  // both routes run in one process with the same runtime, modules and heap: the difference is the
+  // broker's per-request work alone.
+  const same = await spawnProcess("broker-same-process", { ...matchedEnv, LOCAL_HOST_EXTRA_MODULES: TRIVIAL_MATCHED_FUNCTION_MODULE });
+  const sameTokenUrl = `${same.url}/api/token/${s.warmProvider}`;
+  const sameMatchedUrl = same.url + TRIVIAL_MATCHED_PATH;
+  await expectOk(sameTokenUrl, auth, "broker (same process) token", s.warmProvider);
+  await expectOk(sameMatchedUrl, auth, "broker (same process) trivial, matched");
 
   const load = (url: string, headers: Record<string, string>, pid: number) =>
     runLoad({
@@ -156,10 +166,14 @@ async function main(s: BenchSettings): Promise<void> {
   const trivialRuns: LoadFigures[] = [];
   const matchedRuns: LoadFigures[] = [];
   const brokerRuns: LoadFigures[] = [];
+  const sameMatchedRuns: LoadFigures[] = [];
+  const sameBrokerRuns: LoadFigures[] = [];
   const targets = [
     { label: "(a)  trivial", what: "(a) trivial", url: trivialUrl, headers: {}, pid: trivial.pid, into: trivialRuns },
     { label: "(a') trivial, matched", what: "(a') trivial, matched", url: matchedUrl, headers: auth, pid: trivial.pid, into: matchedRuns },
     { label: `(b)  token/${s.warmProvider}`, what: "(b) broker token hits", url: tokenUrl, headers: auth, pid: broker.pid, into: brokerRuns },
+    { label: "(a'') trivial, matched, broker process", what: "(a'') trivial in the broker process", url: sameMatchedUrl, headers: auth, pid: same.pid, into: sameMatchedRuns },
+    { label: `(b'') token/${s.warmProvider}, same process`, what: "(b'') token hits, same process", url: sameTokenUrl, headers: auth, pid: same.pid, into: sameBrokerRuns },
   ];
   for (let round = 1; round <= s.rounds; round++) {
     for (const t of targets) {
@@ -171,8 +185,10 @@ async function main(s: BenchSettings): Promise<void> {
   }
   await stopChild(trivial);
   await stopChild(broker);
+  await stopChild(same);
   const hits = compareHits(trivialRuns, brokerRuns);
   const hitsMatched = compareHits(matchedRuns, brokerRuns);
+  const hitsSameProcess = compareHits(sameMatchedRuns, sameBrokerRuns);
 
   // ---- CPU profiles under the same load, when the broker misses (or when asked) --------------------
   // Against the matched baseline: the difference in CPU per request is then the broker's own work,
@@ -265,11 +281,12 @@ async function main(s: BenchSettings): Promise<void> {
     `Token broker benchmark — loopback, node ${process.version}, ${cpus().length} CPU(s), 1-min load average ${loadBefore.toFixed(2)} before the run`,
     `load generator: autocannon in this process, ${s.connections} connections, pipelining ${s.pipelining}, ${s.warmupSec} s warm-up + ${s.durationSec} s per run`,
     "",
-    "Runs (interleaved a,a',b,a,a',b):",
+    "Runs (interleaved a, a', b, a'', b'' in each round):",
     formatRuns(runs),
     "",
     "Cache hits vs the trivial function — two baselines:",
     formatHitComparisons(hits, hitsMatched, brokerLabel),
+    formatSameProcessComparison(hitsSameProcess, brokerLabel),
     `response bodies: (a) ${bodyBytes.trivial} bytes; (a') ${bodyBytes.trivial_matched} bytes and (b) ${bodyBytes.broker} bytes, both ${brokerOk.contentType}`,
     `request headers: (a) none; (a') and (b) the same Authorization: Bearer <${s.warmCaller} JWT, ${callerToken.length} chars>`,
     "",
@@ -302,6 +319,8 @@ async function main(s: BenchSettings): Promise<void> {
     hits: { ...hitJson(hits), body_bytes: bodyBytes, runs },
     // b/a': against the trivial function with the same request headers and response size as (b).
     hits_matched: hitJson(hitsMatched),
+    // b''/a'': both routes served by one broker process (same runtime, modules, heap).
+    hits_same_process: hitJson(hitsSameProcess),
     cold: cold.map((c) => ({ ...c, burst: { ...c.burst, wallMs: Math.round(c.burst.wallMs) } })),
     cold_baseline_trivial: { ...coldBaseline, wallMs: Math.round(coldBaseline.wallMs) },
     profiles,

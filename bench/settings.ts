@@ -13,7 +13,7 @@ const WARM_CALLERS: Record<string, string> = { ayyeka: "orders-service", phixflo
  * x (Redis on, off) of 1 + 6 s each, the profiles, the cold bursts and the process start-ups.
  */
 const BenchEnvSchema = z.object({
-  BENCH_DURATION_SEC: PositiveInt(6, 600),
+  BENCH_DURATION_SEC: PositiveInt(5, 600),
   BENCH_WARMUP_SEC: NonNegativeInt(1, 60),
   BENCH_ROUNDS: PositiveInt(2, 10),
   BENCH_CONNECTIONS: PositiveInt(50, 10_000),

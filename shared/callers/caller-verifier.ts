@@ -33,6 +33,9 @@ export interface CallerVerifierDeps {
 /** Only asymmetric algorithms: an HMAC "key" taken from a JWKS is public, so HS* would be forgeable. */
 const ASYMMETRIC: ReadonlySet<string> = new Set(JWS_ALGORITHMS);
 
+/** Characters of the token's end used as cache key: 258 bits of signature in base64url. */
+const CACHE_KEY_CHARS = 43;
+
 /** A caller JWT is a few KB at most; refusing giants early bounds parsing work and cache memory. */
 const MAX_TOKEN_LENGTH = 16 * 1024;
 /** RFC 6750 b64token: anything else cannot be a compact JWS. */
@@ -73,7 +76,12 @@ class JwksUnavailableError extends Error {
  */
 export class CallerVerifier {
   private readonly byIss = new Map<string, TrustedIssuer>();
-  private readonly cache = new Map<string, VerifiedCaller>();
+  /**
+   * Verified tokens by the tail of their signature. Hashing a whole ~1 KB header for a Map lookup
+   * cost more than the rest of a cache hit; the tail is unique to a token in practice, and a hit
+   * is only served after the full token compares equal, so a collision is merely a miss.
+   */
+  private readonly cache = new Map<string, { token: string; caller: VerifiedCaller }>();
 
   constructor(
     issuers: Record<string, IssuerConfig>,
@@ -129,13 +137,13 @@ export class CallerVerifier {
     if (typeof authorization !== "string" || !hasBearerScheme(authorization)) {
       throw new BrokerError("caller_unauthenticated", "bearer token required");
     }
-    const token = authorization.slice(7).trim();
-    const hit = this.cache.get(token);
-    if (hit !== undefined) {
-      if (this.deps.clock.now() < hit.expiresAt) return hit;
+    const hit = this.cache.get(authorization.slice(-CACHE_KEY_CHARS));
+    if (hit !== undefined && authorization.length === hit.token.length + 7 && authorization.endsWith(hit.token)) {
+      if (this.deps.clock.now() < hit.caller.expiresAt) return hit.caller;
       // Past exp: drop it and verify afresh, so the answer is exactly what an uncached verify gives.
-      this.cache.delete(token);
+      this.cache.delete(hit.token.slice(-CACHE_KEY_CHARS));
     }
+    const token = authorization.slice(7).trim();
     const caller = await this.verifyUncached(token);
     this.remember(token, caller);
     return caller;
@@ -189,7 +197,7 @@ export class CallerVerifier {
       if (oldest.done) break;
       this.cache.delete(oldest.value);
     }
-    this.cache.set(token, caller);
+    this.cache.set(token.slice(-CACHE_KEY_CHARS), { token, caller });
   }
 
   /** Logs a fingerprint (never the token) and builds the 401 the caller sees. */

@@ -397,6 +397,16 @@ describe("CallerVerifier: verified-token cache", () => {
     assert.equal(jwks.requests, 2);
   });
 
+  test("a forged token that shares a cached token's signature is verified in full, not served from the cache", async () => {
+    const v = verifier();
+    const token = await sign();
+    await v.verify(`Bearer ${token}`);
+    const [header, , signature] = token.split(".");
+    const forgedPayload = Buffer.from(JSON.stringify({ iss: ISSUER, aud: AUDIENCE, azp: "ops", exp: Math.floor(clock.now() / 1000) + 600 })).toString("base64url");
+    await assertRejected(v, `Bearer ${header}.${forgedPayload}.${signature}`, "caller_unauthenticated", "signature invalid");
+    assert.equal((await v.verify(`bearer ${token}`)).id, "orders", "the genuine token is still a hit, scheme in any case");
+  });
+
   test("never caches a rejected token", async () => {
     const v = verifier();
     const header = `Bearer ${await sign({ claims: { aud: "api://someone-else" } })}`;
