@@ -137,16 +137,27 @@ export class CallerVerifier {
     if (typeof authorization !== "string" || !hasBearerScheme(authorization)) {
       throw new BrokerError("caller_unauthenticated", "bearer token required");
     }
-    const hit = this.cache.get(authorization.slice(-CACHE_KEY_CHARS));
-    if (hit !== undefined && authorization.length === hit.token.length + 7 && authorization.endsWith(hit.token)) {
-      if (this.deps.clock.now() < hit.caller.expiresAt) return hit.caller;
-      // Past exp: drop it and verify afresh, so the answer is exactly what an uncached verify gives.
-      this.cache.delete(hit.token.slice(-CACHE_KEY_CHARS));
-    }
+    const cached = this.cached(authorization);
+    if (cached !== undefined) return cached;
     const token = authorization.slice(7).trim();
     const caller = await this.verifyUncached(token);
     this.remember(token, caller);
     return caller;
+  }
+
+  /**
+   * The verified caller for this header if the cache holds it, synchronously: the request path
+   * then creates no promise at all for the caller check. Undefined means "call verify()".
+   */
+  cached(authorization: string | null | undefined): VerifiedCaller | undefined {
+    if (typeof authorization !== "string") return undefined;
+    const hit = this.cache.get(authorization.slice(-CACHE_KEY_CHARS));
+    if (hit === undefined || authorization.length !== hit.token.length + 7 || !authorization.endsWith(hit.token)) return undefined;
+    if (!hasBearerScheme(authorization)) return undefined;
+    if (this.deps.clock.now() < hit.caller.expiresAt) return hit.caller;
+    // Past exp: drop it; verify() answers exactly what an uncached verify gives.
+    this.cache.delete(hit.token.slice(-CACHE_KEY_CHARS));
+    return undefined;
   }
 
   private async verifyUncached(token: string): Promise<VerifiedCaller> {

@@ -126,14 +126,9 @@ export class TokenCache {
    */
   async get(source: TokenSource, policy: CachePolicy, options: GetOptions): Promise<CacheResult> {
     const minTtlMs = Math.max(0, options.minTtlSec) * 1000;
-    const recent = options.force ? undefined : this.recent.get(source);
-    if (recent !== undefined) {
-      const now = this.deps.clock.now();
-      const { entry } = recent;
-      const fresh = now < recent.until && now < entry.refreshAt;
-      if (fresh && entry.credential.expiresAt - now >= Math.max(1, minTtlMs) && this.entries.get(entry.key) === entry) {
-        return recent.result;
-      }
+    if (!options.force) {
+      const recent = this.peek(source, options.minTtlSec);
+      if (recent !== undefined) return recent;
     }
     let prepared: PreparedSource;
     try {
@@ -179,6 +174,20 @@ export class TokenCache {
       }
     }
     this.deps.logger.log("info", "token_cache_invalidated", { provider, origin: "local", broadcast: Boolean(options.broadcast) });
+  }
+
+  /**
+   * A hit verified less than RECHECK_MS ago, synchronously, or undefined ("call get()"). It is
+   * only served while still the current entry, before its refresh time and with min_ttl left.
+   */
+  peek(source: TokenSource, minTtlSec: number): CacheResult | undefined {
+    const recent = this.recent.get(source);
+    if (recent === undefined) return undefined;
+    const now = this.deps.clock.now();
+    const { entry } = recent;
+    if (now >= recent.until || now >= entry.refreshAt) return undefined;
+    if (entry.credential.expiresAt - now < Math.max(1, minTtlSec * 1000)) return undefined;
+    return this.entries.get(entry.key) === entry ? recent.result : undefined;
   }
 
   /** `refreshing` is true while any partner call or background refresh for the provider runs. */
