@@ -7,7 +7,7 @@ import { coldCases, keepColdProvidersCold } from "./cold-cases.js";
 import { expectOk } from "./expect-ok.js";
 import { runLoad, type LoadFigures } from "./load.js";
 import { processCpuMs } from "./process-cpu.js";
-import { redisServerMissing, startBenchRedis } from "./redis-server.js";
+import { redisServerAvailable, startRedisServer } from "../dev/redis-server.js";
 import { coldPass, compareBest, TARGET_REQ_RATIO, type BestComparison, type ColdResult } from "./report.js";
 
 /**
@@ -54,8 +54,7 @@ export type FleetBenchResult = FleetBenchFigures | { skipped: string };
 const REDIS_CONNECT_TIMEOUT_MS = 10_000;
 
 export async function runFleetBench(o: FleetBenchOptions): Promise<FleetBenchResult> {
-  const missing = redisServerMissing();
-  if (missing) return { skipped: missing };
+  if (!redisServerAvailable()) return { skipped: "redis-server is not on PATH (apt-get install redis-server)" };
 
   const cleanups: (() => Promise<void>)[] = [];
   const onCleanup = (fn: () => Promise<void>) => {
@@ -70,7 +69,7 @@ export async function runFleetBench(o: FleetBenchOptions): Promise<FleetBenchRes
   };
   try {
     o.progress("fleet: starting redis-server and the fleet's demo environment");
-    const redis = await startBenchRedis();
+    const redis = await startRedisServer();
     onCleanup(() => redis.stop());
     const env = await startDemoEnvironment({ tls: o.tls, workDir: o.workDir, issuerDir: join(o.workDir, "issuer"), edit: keepColdProvidersCold });
     onCleanup(() => env.close());

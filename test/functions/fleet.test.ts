@@ -8,7 +8,8 @@ import { FileSecretStore } from "../../shared/secrets/file-store.js";
 import { systemClock } from "../../functions/system.js";
 import { secretCanaries } from "../support/canaries.js";
 import { startDemoFleet, type DemoFleet } from "../support/demo-fleet.js";
-import { redisSkipReason, startRedisServer, type RedisServer } from "../support/redis-server.js";
+import { startRedisServer, type RedisServer } from "../../dev/redis-server.js";
+import { redisSkipReason } from "../support/redis-skip.js";
 
 /**
  * Acceptance of the shared Redis cache: four real broker processes (local Functions host, real

@@ -15,7 +15,8 @@ import { FileSecretStore } from "../../../shared/secrets/file-store.js";
 import type { SecretStore, SecretVersion, SecretVersionInfo } from "../../../shared/secrets/secret-store.js";
 import { systemSleeper } from "../../../functions/system.js";
 import { ManualClock } from "../../support/manual-clock.js";
-import { redisSkipReason, startRedisServer, type RedisServer } from "../../support/redis-server.js";
+import { startRedisServer, type RedisServer } from "../../../dev/redis-server.js";
+import { redisSkipReason } from "../../support/redis-skip.js";
 
 const skip = redisSkipReason();
 const KEY_SECRET = "broker-cache-key";

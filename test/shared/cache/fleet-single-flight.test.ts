@@ -14,7 +14,8 @@ import { fingerprint } from "../../../shared/log/fingerprint.js";
 import type { IssuedCredential } from "../../../shared/providers/credential.js";
 import { FileSecretStore } from "../../../shared/secrets/file-store.js";
 import { systemClock, systemSleeper } from "../../../functions/system.js";
-import { redisSkipReason, startRedisServer, type RedisServer } from "../../support/redis-server.js";
+import { startRedisServer, type RedisServer } from "../../../dev/redis-server.js";
+import { redisSkipReason } from "../../support/redis-skip.js";
 
 const skip = redisSkipReason();
 

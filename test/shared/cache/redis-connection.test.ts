@@ -8,7 +8,8 @@ import { ensureDevTls } from "../../../dev/tls.js";
 import { createRedisConnection, type RedisConnection, type RedisConnectionOptions } from "../../../shared/cache/redis-connection.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { systemClock, systemSleeper } from "../../../functions/system.js";
-import { redisSkipReason, startRedisServer, type RedisServer } from "../../support/redis-server.js";
+import { startRedisServer, type RedisServer } from "../../../dev/redis-server.js";
+import { redisSkipReason } from "../../support/redis-skip.js";
 
 const skip = redisSkipReason();
 

@@ -5,7 +5,8 @@ import { RedisKeys } from "../../../shared/cache/redis-keys.js";
 import { RedisLock } from "../../../shared/cache/redis-lock.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { systemClock, systemSleeper } from "../../../functions/system.js";
-import { redisSkipReason, startRedisServer, type RedisServer } from "../../support/redis-server.js";
+import { startRedisServer, type RedisServer } from "../../../dev/redis-server.js";
+import { redisSkipReason } from "../../support/redis-skip.js";
 
 const skip = redisSkipReason();
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /**
- * A real redis-server for tests: loopback only, a free port (never 6379), no persistence, its
+ * A real redis-server for the fleet tests and the fleet benchmark: loopback only, a free port (never 6379), no persistence, its
  * own temp dir. stop/kill/restart/pause/resume drive outage tests; restart keeps the port so
  * clients reconnect to the same URL.
  */
@@ -45,20 +45,6 @@ export function redisServerAvailable(): boolean {
   return availability;
 }
 
-/**
- * For `describe(title, { skip: redisSkipReason() }, ...)`: undefined when redis-server is on
- * PATH; a visible skip message when it is not; with REQUIRE_REDIS_TESTS=1 a missing server is an
- * error (CI must not pass by skipping).
- */
-export function redisSkipReason(): string | undefined {
-  if (redisServerAvailable()) return undefined;
-  if (process.env.REQUIRE_REDIS_TESTS === "1") {
-    throw new Error("REQUIRE_REDIS_TESTS=1 but redis-server is not on PATH (apt-get install redis-server)");
-  }
-  const reason = "redis-server not on PATH: Redis tests skipped (set REQUIRE_REDIS_TESTS=1 to fail instead)";
-  console.warn(`# ${reason}`);
-  return reason;
-}
 
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = await freePort();
