@@ -1,6 +1,4 @@
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
-import { createHash, X509Certificate, webcrypto } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { after, before, describe, test } from "node:test";
@@ -8,6 +6,7 @@ import { createLocalJWKSet, importPKCS8, jwtVerify, SignJWT, type JSONWebKeySet 
 import { EntraAuthority } from "../../../dev/sandbox/entra-authority.js";
 import { serveHandlers, type ServedHandlers } from "../../../dev/sandbox/serve.js";
 import { ensureDevTls } from "../../../dev/tls.js";
+import { selfSignedClientCertificate, type ClientCertificate } from "../../support/client-certificate.js";
 
 const TENANT = "11111111-2222-3333-4444-555555555555";
 const SECRET_CLIENT = "aaaaaaaa-0000-0000-0000-000000000001";
@@ -324,23 +323,4 @@ async function clientAssertion(
     .sign(await importPKCS8(signer.privateKeyPem, options.alg));
 }
 
-interface ClientCertificate {
-  certificatePem: string;
-  privateKeyPem: string;
-}
 
-async function selfSignedClientCertificate(cn: string): Promise<ClientCertificate> {
-  x509.cryptoProvider.set(webcrypto as unknown as Crypto);
-  const alg = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256", publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 };
-  const keys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as CryptoKeyPair;
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: "01",
-    name: `CN=${cn}`,
-    notBefore: new Date(Date.now() - 86_400_000),
-    notAfter: new Date(Date.now() + 86_400_000),
-    signingAlgorithm: alg,
-    keys,
-  });
-  const pkcs8 = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey);
-  return { certificatePem: certificate.toString("pem"), privateKeyPem: x509.PemConverter.encode(pkcs8, "PRIVATE KEY") };
-}

@@ -1,7 +1,4 @@
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
 import { AuthenticationError, type AccessToken, type TokenCredential } from "@azure/identity";
-import { webcrypto } from "node:crypto";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { after, before, beforeEach, describe, test } from "node:test";
@@ -20,6 +17,7 @@ import { UpstreamCaller } from "../../../shared/upstream/upstream-caller.js";
 import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
 import { ManualClock } from "../../support/manual-clock.js";
+import { selfSignedClientCertificate } from "../../support/client-certificate.js";
 
 const TENANT = "f10we000-0000-4000-8000-000000000001";
 const CLIENT = "c11e0000-0000-4000-8000-000000000001";
@@ -344,18 +342,3 @@ function errorText(error: unknown): string {
   return parts.join("\n");
 }
 
-async function selfSignedClientCertificate(cn: string): Promise<{ certificatePem: string; privateKeyPem: string }> {
-  x509.cryptoProvider.set(webcrypto as unknown as Crypto);
-  const alg = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256", publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 };
-  const keys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as CryptoKeyPair;
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: "01",
-    name: `CN=${cn}`,
-    notBefore: new Date(Date.now() - 86_400_000),
-    notAfter: new Date(Date.now() + 86_400_000),
-    signingAlgorithm: alg,
-    keys,
-  });
-  const pkcs8 = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey);
-  return { certificatePem: certificate.toString("pem"), privateKeyPem: x509.PemConverter.encode(pkcs8, "PRIVATE KEY") };
-}
