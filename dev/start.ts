@@ -24,36 +24,48 @@ if (process.env.TOKEN_BROKER_DEV_CA !== tls.caFile) {
 
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 7071);
-  const env = await startDemoEnvironment({
-    tls,
-    workDir: resolve(".local", "demo"),
-    sandboxPort: Number(process.env.SANDBOX_PORT ?? 7443),
-  });
-  process.env.BROKER_CONFIG = env.configPath;
-  delete process.env.KEY_VAULT_URL; // the demo always uses the local store
+  // With BROKER_CONFIG set, serve that configuration (and KEY_VAULT_URL, REDIS_URL...) as given;
+  // otherwise the offline demo world.
+  const demo = process.env.BROKER_CONFIG
+    ? undefined
+    : await startDemoEnvironment({ tls, workDir: resolve(".local", "demo"), sandboxPort: Number(process.env.SANDBOX_PORT ?? 7443) });
+  if (demo) {
+    process.env.BROKER_CONFIG = demo.configPath;
+    delete process.env.KEY_VAULT_URL; // the demo always uses the local store
+  }
   process.env.MAINTENANCE_SCHEDULE ??= "0 */5 * * * *";
-  const host = await serveFunctions(port, (line) => process.stdout.write(line + "\n"));
+  let host: Awaited<ReturnType<typeof serveFunctions>>;
+  try {
+    host = await serveFunctions(port, (line) => process.stdout.write(line + "\n"));
+  } catch (error) {
+    // A bad configuration names every bad field; print that, not a stack trace.
+    process.stderr.write(`token broker did not start: ${(error as Error).message}\n`);
+    await demo?.close();
+    process.exit(1);
+  }
 
   const base = `http://127.0.0.1:${host.port}`;
-  process.stdout.write(
-    [
-      "",
-      `Token broker running at ${base}/api  (sandbox partners at ${env.sandbox.url})`,
-      `Functions: ${host.functions.map((f) => f.name).join(", ")}`,
-      "",
+  const lines = [
+    "",
+    `Token broker running at ${base}/api` + (demo ? `  (sandbox partners at ${demo.sandbox.url})` : ` with ${process.env.BROKER_CONFIG}`),
+    `Functions: ${host.functions.map((f) => f.name).join(", ")}`,
+    "",
+  ];
+  if (demo) {
+    lines.push(
       "Get a partner credential as the demo caller orders-service:",
       `  TOKEN=$(npm run -s caller-token -- orders-service)`,
       `  curl -s -H "Authorization: Bearer $TOKEN" ${base}/api/token/flowe`,
       "",
       "Other demo callers: payments-service (silverflow, silverflow-bearer, phixflow), ops-console (operator: /api/admin/...).",
-      "Press Ctrl+C to stop.",
-      "",
-    ].join("\n"),
-  );
+    );
+  }
+  lines.push("Press Ctrl+C to stop.", "");
+  process.stdout.write(lines.join("\n"));
 
   const stop = async () => {
     await host.close();
-    await env.close();
+    await demo?.close();
     process.exit(0);
   };
   process.on("SIGINT", stop);

@@ -1,6 +1,5 @@
 import { z } from "zod";
-import { BrokerError } from "../errors/broker-error.js";
-import { ConfigSchema, type BrokerConfig } from "./schema.js";
+import { ConfigSchema, referenceProblems, type BrokerConfig } from "./schema.js";
 
 /**
  * Parses configuration text. Every bad field is named, with its path, in one error so an operator
@@ -16,17 +15,23 @@ export function parseConfig(text: string, source = "config"): BrokerConfig {
   const result = ConfigSchema.safeParse(raw);
   if (!result.success) {
     const problems = result.error.issues.map(formatIssue);
+    for (const reference of referenceProblems(raw)) {
+      const line = `${reference.path.map(String).join(".")}: ${reference.message}`;
+      if (!problems.includes(line)) problems.push(line);
+    }
     throw new ConfigError(`${source}: ${problems.length} invalid field(s):\n  - ${problems.join("\n  - ")}`, problems);
   }
   return result.data;
 }
 
-export class ConfigError extends BrokerError {
+/** A configuration that cannot run. A start-up error, never an HTTP answer. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
   constructor(
     message: string,
     readonly problems: string[],
   ) {
-    super("bad_request", message);
+    super(message);
   }
 }
 

@@ -245,16 +245,7 @@ export const ConfigSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
-    for (const [name, caller] of Object.entries(config.callers)) {
-      if (!(caller.issuer in config.issuers)) {
-        ctx.addIssue({ code: "custom", path: ["callers", name, "issuer"], message: `unknown issuer "${caller.issuer}"` });
-      }
-      caller.providers.forEach((p, i) => {
-        if (!(p in config.providers)) {
-          ctx.addIssue({ code: "custom", path: ["callers", name, "providers", i], message: `unknown provider "${p}"` });
-        }
-      });
-    }
+    for (const problem of referenceProblems(config)) ctx.addIssue({ code: "custom", ...problem });
     for (const [name, provider] of Object.entries(config.providers)) {
       if (provider.kind === "api-key" && provider.rotation?.mode === "partner-api" && provider.scheme !== "basic") {
         // The partner key API is authenticated with the key itself, as Basic id:secret.
@@ -272,14 +263,54 @@ export const ConfigSchema = z
           });
         }
       }
-      if (provider.kind !== "http-token") continue;
-      const auth = config.providers[provider.authProvider];
-      if (!auth) {
-        ctx.addIssue({ code: "custom", path: ["providers", name, "authProvider"], message: `unknown provider "${provider.authProvider}"` });
-      } else if (auth.kind === "http-token") {
-        ctx.addIssue({ code: "custom", path: ["providers", name, "authProvider"], message: "cannot be another http-token provider" });
-      }
     }
   });
 
 export type BrokerConfig = z.infer<typeof ConfigSchema>;
+
+export interface ReferenceProblem {
+  path: (string | number)[];
+  message: string;
+}
+
+/**
+ * Names that must point at something defined elsewhere in the file: a caller's issuer and
+ * providers, an http-token provider's authProvider. Written against the raw JSON as well, so a
+ * file with other errors still gets these named in the same report (zod skips object-level
+ * refinements once a field fails).
+ */
+export function referenceProblems(raw: unknown): ReferenceProblem[] {
+  const problems: ReferenceProblem[] = [];
+  const root = record(raw);
+  const issuers = record(root?.issuers);
+  const providers = record(root?.providers);
+  if (!root || !issuers || !providers) return problems;
+  for (const [name, value] of Object.entries(record(root.callers) ?? {})) {
+    const caller = record(value);
+    if (typeof caller?.issuer === "string" && !Object.hasOwn(issuers, caller.issuer)) {
+      problems.push({ path: ["callers", name, "issuer"], message: `unknown issuer "${caller.issuer}"` });
+    }
+    if (Array.isArray(caller?.providers)) {
+      caller.providers.forEach((p: unknown, i: number) => {
+        if (typeof p === "string" && !Object.hasOwn(providers, p)) {
+          problems.push({ path: ["callers", name, "providers", i], message: `unknown provider "${p}"` });
+        }
+      });
+    }
+  }
+  for (const [name, value] of Object.entries(providers)) {
+    const provider = record(value);
+    if (provider?.kind !== "http-token" || typeof provider.authProvider !== "string") continue;
+    const auth = record(providers[provider.authProvider]);
+    if (!Object.hasOwn(providers, provider.authProvider)) {
+      problems.push({ path: ["providers", name, "authProvider"], message: `unknown provider "${provider.authProvider}"` });
+    } else if (auth?.kind === "http-token") {
+      problems.push({ path: ["providers", name, "authProvider"], message: "cannot be another http-token provider" });
+    }
+  }
+  return problems;
+}
+
+function record(value: unknown): Record<string, unknown> | undefined {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}

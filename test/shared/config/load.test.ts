@@ -94,3 +94,20 @@ test("a rotation grace period shorter than the key lifetime served to callers is
   raw.providers.silverflow.rotation.graceMinutes = 62;
   assert.equal(parseConfig(JSON.stringify(raw)).providers.silverflow!.kind, "api-key");
 });
+
+test("a file with field errors still gets its dangling references named in the same report", () => {
+  const bad = structuredClone(minimal) as Record<string, any>;
+  bad.providers.phixflow.scheme = "nope";
+  bad.callers["orders-service"].issuer = "elsewhere";
+  bad.callers["orders-service"].providers = ["ghost"];
+  bad.providers.minted = { kind: "http-token", url: "https://p.example/mint", authProvider: "missing" };
+  assert.throws(() => parseConfig(JSON.stringify(bad)), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    const text = e.problems.join("\n");
+    assert.match(text, /providers\.phixflow\.scheme/);
+    assert.match(text, /callers\.orders-service\.issuer: unknown issuer "elsewhere"/);
+    assert.match(text, /callers\.orders-service\.providers\.0: unknown provider "ghost"/);
+    assert.match(text, /providers\.minted\.authProvider: unknown provider "missing"/);
+    return true;
+  });
+});
