@@ -128,6 +128,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'MAINTENANCE_SCHEDULE', value: maintenanceSchedule }
         { name: 'REDIS_URL', value: enableRedis ? 'rediss://${redis.properties.hostName}:6380' : '' }
         { name: 'REDIS_ENTRA_AUTH', value: enableRedis ? 'true' : 'false' }
+        // Partner-API key rotation needs a fleet-wide lock: Redis, or a single instance.
+        { name: 'ALLOW_IN_PROCESS_ROTATION_LOCK', value: (!enableRedis && maximumInstanceCount == 1) ? 'true' : 'false' }
       ]
     }
   }

@@ -5,7 +5,7 @@ import { CallerPolicy } from "./callers/caller-policy.js";
 import { CallerVerifier } from "./callers/caller-verifier.js";
 import type { Clock, Random, Sleeper } from "./clock.js";
 import { parseEnv, type BrokerEnv } from "./config/env.js";
-import { parseConfig } from "./config/load.js";
+import { ConfigError, parseConfig } from "./config/load.js";
 import type { BrokerConfig } from "./config/schema.js";
 import type { FetchLike } from "./http/fetch-like.js";
 import { JsonLineLogger, type LineSink, type Logger } from "./log/logger.js";
@@ -109,6 +109,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     clock,
     logger,
   });
+  assertRotationLockIsSafe(env, config, Boolean(fleetCache || options.lock));
   const rotation = new RotationService({
     config,
     // Rotation reads the store uncached: a stale read could make it delete the key in service.
@@ -143,6 +144,24 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     await fleetCache?.close();
   };
   return { config, env, logger, secrets, providers, cache, tokens, rotation, admin, close };
+}
+
+/**
+ * In Azure (Key Vault) the app scales out, and two instances rotating the same partner key at
+ * once can delete each other's new key. Without a fleet-wide lock (Redis) that is refused unless
+ * the operator states the app runs on a single instance.
+ */
+function assertRotationLockIsSafe(env: BrokerEnv, config: BrokerConfig, distributedLock: boolean): void {
+  if (!env.KEY_VAULT_URL || distributedLock || env.ALLOW_IN_PROCESS_ROTATION_LOCK) return;
+  const rotating = Object.entries(config.providers)
+    .filter(([, p]) => p.kind === "api-key" && p.rotation?.mode === "partner-api")
+    .map(([name]) => name);
+  if (rotating.length === 0) return;
+  throw new ConfigError(
+    `Partner-API rotation (${rotating.join(", ")}) on Key Vault needs a fleet-wide lock: set REDIS_URL, or ` +
+      "ALLOW_IN_PROCESS_ROTATION_LOCK=true if the app never runs more than one instance.",
+    ["REDIS_URL or ALLOW_IN_PROCESS_ROTATION_LOCK"],
+  );
 }
 
 function chooseSecretStore(

@@ -23,6 +23,11 @@ export const EnvSchema = z.object({
   REDIS_URL: optional(urlWithProtocol(["redis:", "rediss:"], "REDIS_URL must be a redis:// or rediss:// URL")),
   /** Azure Cache for Redis with Microsoft Entra authentication (managed identity) instead of a password. */
   REDIS_ENTRA_AUTH: Flag,
+  /**
+   * Partner-API rotation needs a fleet-wide lock; without Redis only a single-instance app may
+   * rotate (e.g. maximumInstanceCount 1). This acknowledges that.
+   */
+  ALLOW_IN_PROCESS_ROTATION_LOCK: Flag,
   MAINTENANCE_SCHEDULE: z.string().min(1).default("0 */5 * * * *"),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });

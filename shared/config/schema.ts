@@ -246,20 +246,39 @@ export const ConfigSchema = z
   .strict()
   .superRefine((config, ctx) => {
     for (const problem of referenceProblems(config)) ctx.addIssue({ code: "custom", ...problem });
+    // Two rotating providers on one key secret would share one journal under two locks.
+    const rotatingSecrets = new Map<string, string>();
+    for (const [name, provider] of Object.entries(config.providers)) {
+      if (provider.kind !== "api-key" || !provider.rotation) continue;
+      // Key Vault secret names ignore case.
+      const names = [provider.key.secret, `${provider.key.secret}-rotation`].map((n) => n.toLowerCase());
+      const owner = names.map((n) => rotatingSecrets.get(n)).find((o) => o !== undefined);
+      if (owner !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["providers", name, "key", "secret"],
+          message: `provider "${owner}" already rotates this secret or uses it as its journal; rotating providers need their own key secret`,
+        });
+        continue;
+      }
+      for (const n of names) rotatingSecrets.set(n, name);
+    }
     for (const [name, provider] of Object.entries(config.providers)) {
       if (provider.kind === "api-key" && provider.rotation?.mode === "partner-api" && provider.scheme !== "basic") {
         // The partner key API is authenticated with the key itself, as Basic id:secret.
         ctx.addIssue({ code: "custom", path: ["providers", name, "rotation", "mode"], message: '"partner-api" rotation needs scheme "basic"' });
       }
       if (provider.kind === "api-key" && provider.rotation?.mode === "partner-api") {
-        // Callers may hold a served key for its whole lifetime, and other instances may read the
-        // key secret from their cache for cacheTtlSec: the old key must outlive both.
-        const servedSec = Math.min(provider.cache.defaultTtlSec, provider.cache.maxTtlSec) + config.secrets.cacheTtlSec;
+        // Callers may hold a served key for its whole lifetime, and another instance may keep
+        // reading the old key secret from its cache for cacheTtlSec, or for maxStaleSec while the
+        // store fails (stale-if-error): the old key must outlive all of that.
+        const cachedSec = Math.max(config.secrets.cacheTtlSec, config.secrets.maxStaleSec);
+        const servedSec = Math.min(provider.cache.defaultTtlSec, provider.cache.maxTtlSec) + cachedSec;
         if (provider.rotation.graceMinutes * 60 < servedSec) {
           ctx.addIssue({
             code: "custom",
             path: ["providers", name, "rotation", "graceMinutes"],
-            message: `must cover the lifetime callers may hold the key (cache.defaultTtlSec + secrets.cacheTtlSec = ${servedSec} s)`,
+            message: `must cover the time callers and instances may still use the old key (cache.defaultTtlSec + max(secrets.cacheTtlSec, secrets.maxStaleSec) = ${servedSec} s)`,
           });
         }
       }

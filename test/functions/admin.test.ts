@@ -19,6 +19,7 @@ before(async () => {
       raw.providers.silverflow.rotation.graceMinutes = 0.05;
       raw.providers.silverflow.cache = { defaultTtlSec: 2 };
       raw.secrets.cacheTtlSec = 1;
+      raw.secrets.maxStaleSec = 0;
       raw.defaultMinTtlSec = 0;
     },
   });

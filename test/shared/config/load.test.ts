@@ -90,8 +90,10 @@ test("a rotation grace period shorter than the key lifetime served to callers is
     key: { secret: "silverflow-api-key" },
     rotation: { mode: "partner-api", graceMinutes: 30, keyApi: { preset: "silverflow", baseUrl: "https://api.example/v1" } },
   };
-  assert.throws(() => parseConfig(JSON.stringify(raw)), /providers\.silverflow\.rotation\.graceMinutes: must cover the lifetime callers may hold the key \(cache\.defaultTtlSec \+ secrets\.cacheTtlSec = 3660 s\)/);
-  raw.providers.silverflow.rotation.graceMinutes = 62;
+  assert.throws(() => parseConfig(JSON.stringify(raw)), /providers\.silverflow\.rotation\.graceMinutes: must cover the time callers and instances may still use the old key \(.* = 7200 s\)/);
+  raw.providers.silverflow.rotation.graceMinutes = 119;
+  assert.throws(() => parseConfig(JSON.stringify(raw)), /graceMinutes/, "stale-if-error (maxStaleSec 3600) counts too");
+  raw.providers.silverflow.rotation.graceMinutes = 120;
   assert.equal(parseConfig(JSON.stringify(raw)).providers.silverflow!.kind, "api-key");
 });
 
@@ -108,6 +110,20 @@ test("a file with field errors still gets its dangling references named in the s
     assert.match(text, /callers\.orders-service\.issuer: unknown issuer "elsewhere"/);
     assert.match(text, /callers\.orders-service\.providers\.0: unknown provider "ghost"/);
     assert.match(text, /providers\.minted\.authProvider: unknown provider "missing"/);
+    return true;
+  });
+});
+
+test("two rotating providers cannot share a key secret (names compare without case)", () => {
+  const raw = structuredClone(minimal) as Record<string, any>;
+  const rotating = (secret: string) => ({ kind: "api-key", scheme: "header", key: { secret }, rotation: { mode: "operator" } });
+  raw.providers.a = rotating("shared-key");
+  raw.providers.b = rotating("Shared-Key");
+  raw.providers.c = rotating("shared-key-rotation");
+  assert.throws(() => parseConfig(JSON.stringify(raw)), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.ok(e.problems.some((p) => p.startsWith("providers.b.key.secret: provider \"a\" already rotates")));
+    assert.ok(e.problems.some((p) => p.startsWith("providers.c.key.secret: provider \"a\" already rotates")));
     return true;
   });
 });
