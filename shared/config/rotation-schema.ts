@@ -12,6 +12,25 @@ const HttpUrl = z
   .refine((u) => /^https?:$/.test(new URL(u).protocol), "must be an http(s) URL");
 const Path = z.string().regex(/^\/[^\s]*$/, "must start with / and contain no spaces");
 const Status = z.number().int().min(100).max(599);
+const QueryParam = z.string().regex(/^[A-Za-z0-9_.-]+$/, "must be a query parameter name");
+
+/** Longest a run may wait for a new key to start working (verify.attempts x verify.delayMs). */
+export const MAX_VERIFY_WAIT_MS = 5 * 60_000;
+
+/**
+ * Continuation-token paging: a page carrying a token is followed by a request sending it back; a
+ * page without one is the last. The adapter bounds the number of pages and fails on a repeated
+ * token, so a partner that misbehaves yields an error, never a truncated list taken as complete.
+ */
+const PaginationSchema = z
+  .object({
+    tokenField: z.string().min(1).describe("Dotted path of the continuation token in a page; absent or null on the last page."),
+    tokenParam: QueryParam.describe("Query parameter that sends the token back for the next page."),
+    limitParam: QueryParam.optional().describe("Query parameter carrying the page size (with pageSize)."),
+    pageSize: z.number().int().min(1).max(1000).optional().describe("Keys asked for per page (with limitParam)."),
+  })
+  .strict()
+  .refine((p) => (p.limitParam === undefined) === (p.pageSize === undefined), "limitParam and pageSize go together");
 
 export const DeclarativeKeyApiSchema = z
   .object({
@@ -28,6 +47,7 @@ export const DeclarativeKeyApiSchema = z
         method: z.enum(["GET", "POST"]).default("GET"),
         path: Path,
         itemsField: z.string().min(1).default("items").describe('Dotted path of the array of keys in the response, e.g. "data.items".'),
+        pagination: PaginationSchema.optional().describe("How the partner pages its key list; absent: one answer lists every key."),
       })
       .strict(),
     delete: z
@@ -66,6 +86,7 @@ export const SilverflowKeyApiSchema = z
     baseUrl: HttpUrl.describe('Silverflow API base, e.g. "https://api.silverflow.co/v1" (the sandbox: "<url>/silverflow").'),
     verifyPath: Path.default("/charges").describe("Called with the new key to prove it works (needs charges:List)."),
     maxKeys: z.number().int().min(2).default(40),
+    pageSize: z.number().int().min(1).max(100).default(100).describe("Keys per list page (Silverflow allows 1-100; its default page is 10)."),
   })
   .strict();
 
@@ -97,13 +118,27 @@ export const RotationSchema = z
       })
       .strict()
       .default({ attempts: 5, delayMs: 2000 })
-      .describe("How long a new key may take to start working at the partner (propagation)."),
+      .describe(
+        `How long a new key may take to start working at the partner (propagation); attempts x delayMs at most ${MAX_VERIFY_WAIT_MS / 60_000} min, well inside the rotation lock's lease.`,
+      ),
+    keyNamePrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$/, "1-40 letters, digits, '.', '_' or '-' (no ':')")
+      .default("token-broker")
+      .describe(
+        'Identifies this deployment in the names of the partner keys it creates ("<prefix>:<provider>:<rotation id>"); rotation deletes only keys named "<prefix>:<provider>:..." that it does not hold. Deployments sharing one partner account (e.g. staging and production) MUST set distinct prefixes, or each sweeps the other\'s keys as orphans.',
+      ),
     keyApi: KeyApiSchema.optional().describe('The partner key API (mode "partner-api" only).'),
   })
   .strict()
   .superRefine((rotation, ctx) => {
     if (rotation.mode === "partner-api" && rotation.keyApi === undefined) {
       ctx.addIssue({ code: "custom", path: ["keyApi"], message: 'required when mode is "partner-api"' });
+    }
+    if (rotation.verify.attempts * rotation.verify.delayMs > MAX_VERIFY_WAIT_MS) {
+      // The lease is not renewed: a verify that outlasts it would leave a successor to resume the
+      // same journal while this run still acts on it.
+      ctx.addIssue({ code: "custom", path: ["verify"], message: `attempts x delayMs must not exceed ${MAX_VERIFY_WAIT_MS} ms` });
     }
     if (rotation.mode === "operator" && rotation.keyApi !== undefined) {
       ctx.addIssue({ code: "custom", path: ["keyApi"], message: 'only allowed when mode is "partner-api"' });
@@ -117,7 +152,12 @@ export function expandKeyApi(keyApi: KeyApiConfig): KeyApiSpec {
   return {
     baseUrl: keyApi.baseUrl,
     create: { method: "POST", path: "/api-keys", body: { description: "Created by token-broker key rotation." } },
-    list: { method: "GET", path: "/api-keys", itemsField: "items" },
+    list: {
+      method: "GET",
+      path: "/api-keys",
+      itemsField: "items",
+      pagination: { tokenField: "offsetToken", tokenParam: "offsetToken", limitParam: "limit", pageSize: keyApi.pageSize },
+    },
     delete: { method: "DELETE", path: "/api-keys/{id}" },
     verify: { method: "GET", path: keyApi.verifyPath, expectStatus: [200] },
     fields: { id: "key", secret: "secret", name: "name", createdAt: "createdAt" },

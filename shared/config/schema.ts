@@ -164,7 +164,7 @@ export const HttpTokenProviderSchema = z
     authProvider: z
       .string()
       .regex(PROVIDER_NAME)
-      .describe("Provider whose headers authenticate the minting request (e.g. the API-key provider)."),
+      .describe("The api-key provider whose headers authenticate the minting request."),
     body: z.record(z.string(), z.unknown()).optional().describe("JSON body of the minting request."),
     response: z
       .object({
@@ -323,8 +323,10 @@ export function referenceProblems(raw: unknown): ReferenceProblem[] {
     const auth = record(providers[provider.authProvider]);
     if (!Object.hasOwn(providers, provider.authProvider)) {
       problems.push({ path: ["providers", name, "authProvider"], message: `unknown provider "${provider.authProvider}"` });
-    } else if (auth?.kind === "http-token") {
-      problems.push({ path: ["providers", name, "authProvider"], message: "cannot be another http-token provider" });
+    } else if (auth?.kind !== "api-key") {
+      // Minting goes through the auth provider's headers directly, outside the token cache:
+      // only a static key (no partner call of its own) keeps one upstream request per key.
+      problems.push({ path: ["providers", name, "authProvider"], message: "must be an api-key provider" });
     }
   }
   return problems;

@@ -20,6 +20,8 @@ export interface UpstreamCallerDeps {
  */
 export class UpstreamCaller {
   readonly breaker: CircuitBreaker;
+  /** Epoch ms before which the partner asked not to be called again (its last Retry-After). */
+  private notBefore = 0;
 
   constructor(
     readonly provider: string,
@@ -30,6 +32,12 @@ export class UpstreamCaller {
   }
 
   async run<T>(attempt: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T> {
+    const waitMs = this.notBefore - this.deps.clock.now();
+    if (waitMs > 0) {
+      throw new BrokerError("upstream_unavailable", `Partner for "${this.provider}" asked to wait before the next request.`, {
+        retryAfterSec: Math.ceil(waitMs / 1000),
+      });
+    }
     if (!this.breaker.tryAcquire()) {
       throw new BrokerError("upstream_unavailable", `Partner for "${this.provider}" is failing; circuit open.`, {
         retryAfterSec: Math.max(1, Math.ceil(this.breaker.blockedForMs() / 1000)),
@@ -68,6 +76,9 @@ export class UpstreamCaller {
     // A rejection is the partner working correctly: it must not open the circuit for everyone.
     if (last?.kind === "rejected") this.breaker.onSuccess();
     else this.breaker.onFailure();
+    // The partner's Retry-After holds for the next requests too, not only for this call's retries.
+    const retryAfterSec = last?.kind === "transient" ? last.options.retryAfterSec : undefined;
+    if (retryAfterSec !== undefined && retryAfterSec > 0) this.notBefore = this.deps.clock.now() + retryAfterSec * 1000;
     throw toBrokerError(this.provider, last);
   }
 

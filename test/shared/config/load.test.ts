@@ -127,3 +127,12 @@ test("two rotating providers cannot share a key secret (names compare without ca
     return true;
   });
 });
+
+test("an http-token provider must be authenticated by an api-key provider", () => {
+  const raw = structuredClone(minimal) as Record<string, any>;
+  raw.providers.idp = { kind: "oauth2", tokenUrl: "https://p.example/token", clientId: "id", clientSecret: { secret: "s" } };
+  raw.providers.minted = { kind: "http-token", url: "https://p.example/mint", authProvider: "idp" };
+  assert.throws(() => parseConfig(JSON.stringify(raw)), /providers\.minted\.authProvider: must be an api-key provider/);
+  raw.providers.minted.authProvider = "phixflow";
+  assert.equal(parseConfig(JSON.stringify(raw)).providers.minted!.kind, "http-token");
+});

@@ -76,6 +76,19 @@ describe("UpstreamCaller", () => {
     assert.deepEqual(clock.sleeps, []);
   });
 
+  it("honours the partner's Retry-After on the following requests too, then calls again", async () => {
+    const { caller, clock } = setup({ maxRetryAfterSec: 10, breakerFailures: 100 });
+    const attempt = script(transient(120), "ok");
+    await rejectsWith(caller.run(attempt), "upstream_unavailable");
+    clock.advance(1_000);
+    const waiting = await rejectsWith(caller.run(attempt), "upstream_unavailable");
+    assert.equal(waiting.retryAfterSec, 119, "callers are told how long is left");
+    assert.equal(attempt.calls, 1, "no partner call inside its Retry-After window");
+    clock.advance(119_000);
+    assert.equal(await caller.run(attempt), "ok");
+    assert.equal(attempt.calls, 2);
+  });
+
   it("gives up after maxAttempts with upstream_unavailable and a default Retry-After", async () => {
     const { caller } = setup({ maxAttempts: 3, breakerFailures: 5 });
     const attempt = script(transient(), transient(), transient(), "never");
