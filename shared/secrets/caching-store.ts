@@ -7,16 +7,18 @@ export interface CachingSecretStoreOptions {
   clock: Clock;
   /** How long a latest read is served from memory before the inner store is asked again. */
   ttlMs: number;
-  /** How old a cached latest value may be and still be served while the inner store is failing. */
+  /**
+   * How old a cached latest value may be and still be served (at once, while it is re-read in the
+   * background). Beyond it a request waits for the inner store and gets its error.
+   */
   maxStaleMs: number;
   logger: Logger;
   /** Bound on cached specific versions (immutable, so never refreshed). */
   maxVersions?: number;
-  /**
-   * After a failed refresh served a stale value, serve it without asking again for this long, so
-   * an outage does not make every request wait for the inner store's retries.
-   */
-  errorRetryMs?: number;
+  /** Wait after the first failed background refresh before the next one; doubles per failure. Default 1 s. */
+  retryBaseMs?: number;
+  /** Cap on that wait. Default min(60 s, maxStaleMs / 4), and never below retryBaseMs. */
+  retryMaxMs?: number;
 }
 
 interface LatestEntry {
@@ -24,14 +26,26 @@ interface LatestEntry {
   /** The same settled promise on every hit: a hit allocates nothing. */
   readonly promise: Promise<SecretVersion>;
   readonly fetchedAt: number;
-  freshUntil: number;
+  /** Served without asking the inner store until then. */
+  readonly freshUntil: number;
+  /** Served while being re-read in the background until then; never after. */
+  readonly staleUntil: number;
+  /** Background refreshes that failed in a row since this value was read. */
+  failures: number;
+  /** No background refresh starts before then (back-off after failures). */
+  retryAt: number;
+  /** secret_stale_served was logged since the last failure: one line per failure, not per request. */
+  staleLogged: boolean;
 }
 
 /**
  * In-memory cache in front of any SecretStore; it sits on the request path, so a hit is one Map
- * lookup and one clock read. Latest reads are single-flight per name and fall back to the last
- * value (stale-if-error, bounded by maxStaleMs) when the inner store is unavailable. A missing
- * secret is never papered over. Cached values are frozen so no caller can alter another's view.
+ * lookup and one clock read. Latest reads are stale-while-revalidate: once the TTL has passed, a
+ * value younger than maxStaleMs is still answered at once while one background read per name
+ * refreshes it, so a slow or unreachable store (Key Vault's adapter waits up to 15 s) never holds
+ * up a request that has a value to serve. Failed background reads back off exponentially. Only
+ * cold reads and values older than maxStaleMs wait for the store (single-flight per name). A
+ * missing secret is never papered over. Cached values are frozen so no caller can alter another's view.
  */
 export class CachingSecretStore implements SecretStore {
   private readonly latest = new Map<string, LatestEntry>();
@@ -48,7 +62,8 @@ export class CachingSecretStore implements SecretStore {
   private readonly ttlMs: number;
   private readonly maxStaleMs: number;
   private readonly maxVersions: number;
-  private readonly errorRetryMs: number;
+  private readonly retryBaseMs: number;
+  private readonly retryMaxMs: number;
 
   constructor(
     private readonly inner: SecretStore,
@@ -59,13 +74,21 @@ export class CachingSecretStore implements SecretStore {
     this.ttlMs = options.ttlMs;
     this.maxStaleMs = options.maxStaleMs;
     this.maxVersions = options.maxVersions ?? 1000;
-    this.errorRetryMs = options.errorRetryMs ?? Math.min(options.ttlMs, 1000);
+    this.retryBaseMs = options.retryBaseMs ?? 1000;
+    this.retryMaxMs = Math.max(this.retryBaseMs, options.retryMaxMs ?? Math.min(60_000, Math.floor(options.maxStaleMs / 4)));
   }
 
   get(name: string, version?: string): Promise<SecretVersion> {
     if (version !== undefined) return this.getVersion(name, version);
     const entry = this.latest.get(name);
-    if (entry !== undefined && this.clock.now() < entry.freshUntil) return entry.promise;
+    if (entry !== undefined) {
+      const now = this.clock.now();
+      if (now < entry.freshUntil) return entry.promise;
+      if (now < entry.staleUntil) {
+        this.revalidate(name, entry, now);
+        return entry.promise;
+      }
+    }
     const missing = this.missing.get(name);
     if (missing !== undefined && this.clock.now() < missing.until) return Promise.reject(missing.error);
     return this.flights.get(name) ?? this.refresh(name);
@@ -99,6 +122,24 @@ export class CachingSecretStore implements SecretStore {
     for (const key of [...this.versions.keys()]) if (key.startsWith(prefix)) this.versions.delete(key);
   }
 
+  /** Serves `entry` past its TTL: starts a background read unless one runs or the back-off holds. */
+  private revalidate(name: string, entry: LatestEntry, now: number): void {
+    if (entry.failures > 0 && !entry.staleLogged) {
+      entry.staleLogged = true;
+      this.logger.log("warn", "secret_stale_served", {
+        secret: name,
+        version: entry.secret.version,
+        age_ms: now - entry.fetchedAt,
+        failures: entry.failures,
+      });
+    }
+    if (now < entry.retryAt || this.flights.has(name)) return;
+    // Nobody awaits a background read: its outcome is recorded (entry, back-off, logs) by refresh,
+    // and this handler keeps a failure from becoming an unhandled rejection. Requests that join
+    // the same flight (their value expired meanwhile) still see its error.
+    this.refresh(name).catch(() => undefined);
+  }
+
   private refresh(name: string): Promise<SecretVersion> {
     const flight: Promise<SecretVersion> = this.inner.get(name).then(
       (secret) => {
@@ -126,27 +167,49 @@ export class CachingSecretStore implements SecretStore {
       throw error;
     }
     const entry = this.latest.get(name);
-    if (entry === undefined || !isBrokerError(error) || error.code !== "secret_unavailable") throw error;
+    if (entry === undefined) throw error;
     const now = this.clock.now();
-    const ageMs = now - entry.fetchedAt;
-    if (ageMs >= this.maxStaleMs) {
-      this.logger.log("error", "secret_stale_expired", { secret: name, version: entry.secret.version, age_ms: ageMs });
+    const fields = { secret: name, version: entry.secret.version, age_ms: now - entry.fetchedAt };
+    if (!isBrokerError(error) || error.code !== "secret_unavailable") {
+      // Not an outage (a bug, a bad answer): stop serving so the next request waits and sees it.
+      if (current) {
+        this.latest.delete(name);
+        this.logger.log("error", "secret_refresh_failed", { ...fields, ...errorFields(error) });
+      }
       throw error;
     }
-    this.logger.log("warn", "secret_stale_served", {
-      secret: name,
-      version: entry.secret.version,
-      age_ms: ageMs,
-      ...errorFields(error),
-    });
-    entry.freshUntil = Math.min(now + this.errorRetryMs, entry.fetchedAt + this.maxStaleMs);
+    if (now >= entry.staleUntil) {
+      this.logger.log("error", "secret_stale_expired", { ...fields, ...errorFields(error) });
+      throw error;
+    }
+    if (current) {
+      entry.failures++;
+      const retryInMs = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** (entry.failures - 1));
+      entry.retryAt = now + retryInMs;
+      entry.staleLogged = false;
+      this.logger.log("warn", "secret_refresh_failed", {
+        ...fields,
+        failures: entry.failures,
+        retry_in_ms: retryInMs,
+        ...errorFields(error),
+      });
+    }
     return entry.secret;
   }
 
   private remember(name: string, secret: SecretVersion): LatestEntry {
     const frozen = freeze(secret);
     const now = this.clock.now();
-    const entry: LatestEntry = { secret: frozen, promise: Promise.resolve(frozen), fetchedAt: now, freshUntil: now + this.ttlMs };
+    const entry: LatestEntry = {
+      secret: frozen,
+      promise: Promise.resolve(frozen),
+      fetchedAt: now,
+      freshUntil: now + this.ttlMs,
+      staleUntil: now + this.maxStaleMs,
+      failures: 0,
+      retryAt: now,
+      staleLogged: false,
+    };
     this.latest.set(name, entry);
     this.cacheVersion(`${name}/${frozen.version}`, entry.promise);
     return entry;
