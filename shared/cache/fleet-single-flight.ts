@@ -4,7 +4,7 @@ import { ERROR_STATUS, ERROR_TITLES, type ErrorCode } from "../errors/codes.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
 import type { Logger } from "../log/logger.js";
 import type { IssuedCredential } from "../providers/credential.js";
-import type { FleetCoordinator } from "../tokens/cache-store.js";
+import type { FleetCoordinator, FleetFlightOptions } from "../tokens/cache-store.js";
 import type { RedisCredentialStore } from "./encrypted-credential-store.js";
 import { acquireLease, toToken } from "./fenced-lease.js";
 import type { RedisConnection } from "./redis-connection.js";
@@ -78,6 +78,9 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
 redis.call('DEL', KEYS[1])
 return 1`;
+
+/** Consecutive failed state reads (each a command timeout) after which a waiter fetches itself. */
+const MAX_FAILED_STATE_READS = 3;
 
 interface FlightState {
   lockToken: number | undefined;
@@ -166,7 +169,7 @@ export class RedisFleetCoordinator implements FleetCoordinator {
     return this.followers;
   }
 
-  async singleFlight(key: string, fetch: () => Promise<IssuedCredential>): Promise<IssuedCredential> {
+  async singleFlight(key: string, fetch: () => Promise<IssuedCredential>, options: FleetFlightOptions = {}): Promise<IssuedCredential> {
     const startedAt = this.options.clock.now();
     const initial = await this.readState(key);
     if (initial === undefined) return this.fetchLocally(key, fetch, "state");
@@ -178,15 +181,15 @@ export class RedisFleetCoordinator implements FleetCoordinator {
       if (!attempt.ok) return await this.fetchLocally(key, fetch, "acquire");
       if (attempt.value.acquired) {
         this.removeWaiter(key, waiter);
-        return await this.lead(key, attempt.value.token, fetch);
+        return await this.lead(key, attempt.value.token, fetch, options);
       }
-      return await this.follow(key, fetch, waiter, startedAt, initial.value, attempt.value.holder ?? 0);
+      return await this.follow(key, fetch, options, waiter, startedAt, initial.value, attempt.value.holder ?? 0);
     } finally {
       this.removeWaiter(key, waiter);
     }
   }
 
-  private async lead(key: string, token: number, fetch: () => Promise<IssuedCredential>): Promise<IssuedCredential> {
+  private async lead(key: string, token: number, fetch: () => Promise<IssuedCredential>, options: FleetFlightOptions): Promise<IssuedCredential> {
     let credential: IssuedCredential;
     try {
       credential = await fetch();
@@ -196,7 +199,11 @@ export class RedisFleetCoordinator implements FleetCoordinator {
       await this.finish(key, token, { token, code: failure.code, retryAfterSec });
       throw error;
     }
-    await this.options.store.putIfHolding(key, credential, { lockKey: this.keys.flightLock(key), token });
+    // A stale result (invalidated meanwhile) is not written: waiters then see the lease go without
+    // a value and one of them takes over, rather than adopting a pre-refresh credential.
+    if (options.shouldStore?.() ?? true) {
+      await this.options.store.putIfHolding(key, credential, { lockKey: this.keys.flightLock(key), token });
+    }
     await this.finish(key, token, undefined);
     return credential;
   }
@@ -223,6 +230,7 @@ export class RedisFleetCoordinator implements FleetCoordinator {
   private async follow(
     key: string,
     fetch: () => Promise<IssuedCredential>,
+    options: FleetFlightOptions,
     waiter: Waiter,
     startedAt: number,
     baseline: IssuedCredential | undefined,
@@ -230,7 +238,7 @@ export class RedisFleetCoordinator implements FleetCoordinator {
   ): Promise<IssuedCredential> {
     this.followers++;
     try {
-      return await this.waitForHolder(key, fetch, waiter, startedAt, baseline, holder);
+      return await this.waitForHolder(key, fetch, options, waiter, startedAt, baseline, holder);
     } finally {
       this.followers--;
     }
@@ -239,6 +247,7 @@ export class RedisFleetCoordinator implements FleetCoordinator {
   private async waitForHolder(
     key: string,
     fetch: () => Promise<IssuedCredential>,
+    options: FleetFlightOptions,
     waiter: Waiter,
     startedAt: number,
     baseline: IssuedCredential | undefined,
@@ -248,6 +257,7 @@ export class RedisFleetCoordinator implements FleetCoordinator {
     let observed = holder;
     let deadline = clock.now() + this.lockTtlMs + this.waitMarginMs;
     let takeovers = 0;
+    let failedReads = 0;
     let poll = this.minPollMs;
     for (;;) {
       await waiter.next(poll);
@@ -257,11 +267,14 @@ export class RedisFleetCoordinator implements FleetCoordinator {
       const state = await this.readState(key);
       if (state === undefined) {
         // A lost connection means the fleet cannot coordinate: fetch here. A single slow answer
-        // on a live connection does not; keep waiting (bounded by the deadline).
-        if (!this.options.connection.healthy) return this.fetchLocally(key, fetch, "wait");
+        // on a live connection does not; but a hung Redis keeps its connections open while every
+        // command times out, so a few failures in a row count as unreachable too.
+        failedReads++;
+        if (!this.options.connection.healthy || failedReads >= MAX_FAILED_STATE_READS) return this.fetchLocally(key, fetch, "wait");
         if (clock.now() >= deadline) return this.fetchLocally(key, fetch, "wait_timeout");
         continue;
       }
+      failedReads = 0;
       if (state.value !== undefined && this.isNew(state.value, startedAt, baseline)) return state.value;
       if (state.failure !== undefined && state.failure.token >= observed) throw peerFailure(state.failure);
 
@@ -273,7 +286,7 @@ export class RedisFleetCoordinator implements FleetCoordinator {
         if (attempt.value.acquired) {
           this.options.logger.log("info", "fleet_flight_takeover", { provider: providerOfCacheKey(key), fencing_token: attempt.value.token });
           this.removeWaiter(key, waiter);
-          return this.lead(key, attempt.value.token, fetch);
+          return this.lead(key, attempt.value.token, fetch, options);
         }
         current = attempt.value.holder;
       }

@@ -12,13 +12,22 @@ export interface SharedCredentialStore {
   deleteProvider?(provider: string): Promise<unknown>;
 }
 
+export interface FleetFlightOptions {
+  /**
+   * Asked once the fetch succeeded, just before its result is written for the fleet: false (an
+   * invalidation came in while it ran) keeps an outdated credential out of the shared store.
+   */
+  shouldStore?: () => boolean;
+}
+
 /**
  * Fleet-wide single-flight: runs `fetch` on exactly one instance for a key while the others wait
- * for its result (through the shared store) instead of calling the partner. Without Redis the
- * token cache's own in-process single-flight is all there is.
+ * for its result (through the shared store) instead of calling the partner. The coordinator is
+ * the only writer of a flight's result (fenced by its lease), so callers must not put it
+ * themselves. Without Redis the token cache's own in-process single-flight is all there is.
  */
 export interface FleetCoordinator {
-  singleFlight(key: string, fetch: () => Promise<IssuedCredential>): Promise<IssuedCredential>;
+  singleFlight(key: string, fetch: () => Promise<IssuedCredential>, options?: FleetFlightOptions): Promise<IssuedCredential>;
 }
 
 /** Tells every instance to drop cached credentials of a provider (refresh, rotation, operator). */

@@ -50,6 +50,12 @@ interface Entry {
   readonly credential: IssuedCredential;
   /** Order in which fetches started: an older fetch finishing late never replaces a newer result. */
   readonly generation: number;
+  /**
+   * The lifetime the partner actually delivered: expiry minus arrival for our own fetches (issuedAt
+   * is taken before the request, so its lifetime overstates what a caller can get). Credentials
+   * adopted from the shared store arrived elsewhere: their expiry minus issuedAt is the best bound.
+   */
+  readonly lifetimeMs: number;
   /** Mutable: pushed back after a failed background refresh. */
   refreshAt: number;
 }
@@ -231,8 +237,10 @@ export class TokenCache {
     record.lastKey = key;
     // This key already produced a credential too short for this caller: a new one would be too,
     // so answer without a partner call (a caller retrying a bad min_ttl must not hammer the partner).
-    if (insufficient !== undefined && minTtlMs > insufficient.credential.expiresAt - insufficient.credential.issuedAt) {
-      throw minTtlTooLong(insufficient.credential.expiresAt - insufficient.credential.issuedAt);
+    // Only while that credential is valid: an expired one (perhaps a one-off short answer) says
+    // nothing about the next, and would otherwise refuse these callers until a restart.
+    if (insufficient !== undefined && insufficient.credential.expiresAt > this.deps.clock.now() && minTtlMs > insufficient.lifetimeMs) {
+      throw minTtlTooLong(insufficient.lifetimeMs);
     }
 
     let credential: IssuedCredential;
@@ -361,8 +369,10 @@ export class TokenCache {
           : await this.issueThroughFleet(fleet, provider, prepared, record, epoch);
       const credential = freeze(obtained);
       if (record.epoch === epoch) {
-        this.store(provider, prepared.cacheKey, credential, computeRefreshAt(credential, policy, this.deps.random), generation);
-        record.lastRefreshAt = this.deps.clock.now();
+        const now = this.deps.clock.now();
+        const refreshAt = computeRefreshAt(credential, policy, this.deps.random);
+        this.store(provider, prepared.cacheKey, credential, refreshAt, generation, credential.expiresAt - now);
+        record.lastRefreshAt = now;
       }
       this.deps.logger.log("info", "token_fetched", {
         provider,
@@ -378,6 +388,7 @@ export class TokenCache {
     }
   }
 
+  /** Fetches outside a fleet flight (no coordinator, or an operator-forced refresh) and shares the result. */
   private async issueAndShare(
     provider: string,
     prepared: PreparedSource,
@@ -387,7 +398,7 @@ export class TokenCache {
   ): Promise<IssuedCredential> {
     const credential = await prepared.issue({ force: forced });
     const shared = this.deps.shared;
-    // Awaited: fleet waiters read the leader's result from the shared store once it returns.
+    // Awaited: once the caller has it, other instances find it in the shared store too.
     if (shared && record.epoch === epoch) {
       try {
         await shared.put(prepared.cacheKey, credential);
@@ -409,7 +420,9 @@ export class TokenCache {
     const own: { value?: IssuedCredential; error?: { cause: unknown } } = {};
     const run = async (): Promise<IssuedCredential> => {
       try {
-        own.value = await this.issueAndShare(provider, prepared, false, record, epoch);
+        // No put here: the coordinator writes the result, fenced by its lease and only while
+        // shouldStore() says no invalidation has overtaken this flight.
+        own.value = await prepared.issue({ force: false });
         return own.value;
       } catch (error) {
         own.error = { cause: error };
@@ -417,7 +430,7 @@ export class TokenCache {
       }
     };
     try {
-      const credential = await fleet.singleFlight(prepared.cacheKey, run);
+      const credential = await fleet.singleFlight(prepared.cacheKey, run, { shouldStore: () => record.epoch === epoch });
       if (!isCredential(credential)) throw new TypeError("fleet returned an unusable credential");
       return credential;
     } catch (error) {
@@ -458,13 +471,13 @@ export class TokenCache {
   private adopt(provider: string, key: string, credential: IssuedCredential, refreshAt: number): Entry | undefined {
     const local = this.entries.get(key);
     if (local !== undefined && local.credential.expiresAt >= credential.expiresAt) return local;
-    this.store(provider, key, credential, refreshAt, ++this.generations);
+    this.store(provider, key, credential, refreshAt, ++this.generations, credential.expiresAt - credential.issuedAt);
     this.record(provider).lastRefreshAt = this.deps.clock.now();
     return this.entries.get(key);
   }
 
   /** Puts the entry in and drops the provider's other keys, unless a newer fetch already won. */
-  private store(provider: string, key: string, credential: IssuedCredential, refreshAt: number, generation: number): void {
+  private store(provider: string, key: string, credential: IssuedCredential, refreshAt: number, generation: number, lifetimeMs: number): void {
     const record = this.record(provider);
     for (const other of record.keys) {
       const entry = this.entries.get(other);
@@ -473,7 +486,7 @@ export class TokenCache {
     for (const other of record.keys) if (other !== key) this.entries.delete(other);
     record.keys.clear();
     record.keys.add(key);
-    this.entries.set(key, { provider, key, credential, generation, refreshAt });
+    this.entries.set(key, { provider, key, credential, generation, lifetimeMs, refreshAt });
   }
 
   private previousKeyEntry(record: ProviderRecord, key: string, minTtlMs: number): Entry | undefined {

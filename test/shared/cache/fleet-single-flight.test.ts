@@ -233,6 +233,62 @@ describe("RedisFleetCoordinator", { skip }, () => {
     assert.deepEqual(await fast.store.get("flowe:fence"), successor);
   });
 
+  it("does not store a leader's result once shouldStore calls it stale, and a waiter takes over", async () => {
+    const prefix = freshPrefix();
+    const leader = await instance(prefix);
+    const other = await instance(prefix, { maxPollMs: 50 });
+    const partner = deferred<IssuedCredential>();
+    // The flight began before an operator refresh: its credential must not reach the fleet.
+    const stale = leader.fleet.singleFlight("flowe:epoch", () => partner.promise, { shouldStore: () => false });
+    await leaseTaken(leader, "flowe:epoch");
+    let otherFetches = 0;
+    const fresh = credential();
+    const waiting = other.fleet.singleFlight("flowe:epoch", async () => {
+      otherFetches++;
+      return fresh;
+    });
+    await until(() => other.fleet.waiting === 1, "the other instance waits");
+    const staleValue = credential();
+    partner.resolve(staleValue);
+    assert.deepEqual(await stale, staleValue, "the leader's own callers still get its result");
+    assert.deepEqual(await waiting, fresh);
+    assert.equal(otherFetches, 1);
+    assert.deepEqual(await other.store.get("flowe:epoch"), fresh);
+  });
+
+  it("fetches locally after a few failed state reads when Redis hangs, instead of waiting out the lease", async () => {
+    const own = await startRedisServer();
+    try {
+      const prefix = freshPrefix();
+      const lockTtlMs = 10_000;
+      const holder = await instance(prefix, { url: own.url, lockTtlMs });
+      const waiter = await instance(prefix, { url: own.url, lockTtlMs });
+      const partner = deferred<IssuedCredential>();
+      const leading = holder.fleet.singleFlight("kalibrate:hang", () => partner.promise);
+      await leaseTaken(holder, "kalibrate:hang");
+      let fetches = 0;
+      const value = credential();
+      const waiting = waiter.fleet.singleFlight("kalibrate:hang", async () => {
+        fetches++;
+        return value;
+      });
+      await until(() => waiter.fleet.waiting === 1, "the waiter follows the holder");
+      own.pause(); // SIGSTOP: connections stay open, every command times out
+      const started = Date.now();
+      assert.deepEqual(await waiting, value);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed < 3_000, `fetched locally after ${elapsed} ms (lease ${lockTtlMs} ms)`);
+      assert.equal(fetches, 1);
+      assert.equal(waiter.fleet.degradedFetches, 1);
+      own.resume();
+      partner.resolve(credential());
+      await leading;
+    } finally {
+      own.resume();
+      await own.stop();
+    }
+  });
+
   it("runs the partner call locally, without throwing, while Redis is down, and coordinates again after a restart", async () => {
     const own = await startRedisServer();
     try {

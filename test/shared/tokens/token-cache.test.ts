@@ -5,7 +5,7 @@ import type { CachePolicy } from "../../../shared/config/schema.js";
 import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import type { IssuedCredential } from "../../../shared/providers/credential.js";
-import type { FleetCoordinator, InvalidationBus, SharedCredentialStore } from "../../../shared/tokens/cache-store.js";
+import type { FleetCoordinator, FleetFlightOptions, InvalidationBus, SharedCredentialStore } from "../../../shared/tokens/cache-store.js";
 import { TokenCache, type TokenCacheDeps } from "../../../shared/tokens/token-cache.js";
 import { ScriptedTokenSource } from "../../fakes/scripted-token-source.js";
 import { ManualClock } from "../../support/manual-clock.js";
@@ -64,12 +64,18 @@ class BrokenSharedStore implements SharedCredentialStore {
   }
 }
 
-/** Runs the fetch locally (as the leader would), recording the keys it was asked for. */
+/**
+ * Runs the fetch locally (as the leader would), recording the keys it was asked for, and writes the
+ * result to `shared` as the real coordinator does: only while `shouldStore()` allows it.
+ */
 class RecordingFleet implements FleetCoordinator {
   readonly keys: string[] = [];
-  async singleFlight(key: string, fetch: () => Promise<IssuedCredential>): Promise<IssuedCredential> {
+  constructor(private readonly shared?: SharedCredentialStore) {}
+  async singleFlight(key: string, fetch: () => Promise<IssuedCredential>, options: FleetFlightOptions = {}): Promise<IssuedCredential> {
     this.keys.push(key);
-    return fetch();
+    const credential = await fetch();
+    if (this.shared && (options.shouldStore?.() ?? true)) await this.shared.put(key, credential);
+    return credential;
   }
 }
 
@@ -143,6 +149,46 @@ describe("TokenCache hits and misses", () => {
     const ok = await cache.get(source, POLICY, { minTtlSec: 60 });
     assert.equal(ok.outcome, "hit");
     assert.equal(source.issueCalls.length, 1);
+  });
+
+  it("calls the partner again once a short-lived credential has expired instead of refusing min_ttl forever", async () => {
+    const { cache, source, clock } = setup();
+    source.willIssue(20); // e.g. the partner handed back its own cached token with 20 s left
+    await assert.rejects(cache.get(source, POLICY, { minTtlSec: 30 }), { code: "bad_request" });
+    await assert.rejects(cache.get(source, POLICY, { minTtlSec: 30 }), { code: "bad_request" });
+    assert.equal(source.issueCalls.length, 1, "no partner call while the short credential is valid");
+    clock.advance(21 * SEC);
+    const result = await cache.get(source, POLICY, { minTtlSec: 30 });
+    assert.equal(result.outcome, "miss");
+    assert.equal(source.issueCalls.length, 2);
+  });
+
+  it("refuses a min_ttl above the lifetime actually delivered without calling the partner again", async () => {
+    const { cache, source, clock } = setup({}, { lifetimeSec: 3599 });
+    // The partner answers 200 ms after the request; the credential's issuedAt is the request time.
+    const prepare = source.prepare.bind(source);
+    source.prepare = async () => {
+      const prepared = await prepare();
+      return {
+        ...prepared,
+        issue: async (options) => {
+          const credential = await prepared.issue(options);
+          clock.advance(200);
+          return credential;
+        },
+      };
+    };
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(cache.get(source, POLICY, { minTtlSec: 3599 }), (error: unknown) => {
+        assert.ok(error instanceof BrokerError);
+        assert.equal(error.code, "bad_request");
+        assert.match(error.detail, /\(3598 s\)/);
+        return true;
+      });
+      clock.advance(SEC);
+    }
+    assert.equal(source.issueCalls.length, 1);
+    assert.equal((await cache.get(source, POLICY, { minTtlSec: 3500 })).outcome, "hit");
   });
 
   it("makes exactly one partner call for 1000 concurrent requests on a cold cache", async () => {
@@ -485,8 +531,8 @@ describe("TokenCache second level", () => {
   });
 
   it("wraps partner calls in the fleet single-flight", async () => {
-    const fleet = new RecordingFleet();
     const shared = new MemorySharedStore();
+    const fleet = new RecordingFleet(shared);
     const { cache, source } = setup({ fleet, shared });
     await cache.get(source, POLICY, { minTtlSec: 30 });
     assert.deepEqual(fleet.keys, ["flowe:v1"]);
@@ -495,6 +541,32 @@ describe("TokenCache second level", () => {
     await cache.get(source, POLICY, { minTtlSec: 0, force: true });
     assert.deepEqual(fleet.keys, ["flowe:v1"]);
     assert.equal(source.issueCalls.length, 2);
+  });
+
+  it("tells the fleet not to store a flight's credential once an invalidation made it stale", async () => {
+    const shared = new MemorySharedStore();
+    const fleet = new RecordingFleet(shared);
+    const { cache, source } = setup({ fleet, shared });
+    const slow = source.willDefer();
+    const pending = cache.get(source, POLICY, { minTtlSec: 30 });
+    await slow.started;
+    await cache.invalidate("flowe"); // operator refresh while the partner call runs
+    slow.resolve();
+    await pending;
+    assert.equal(shared.values.has("flowe:v1"), false, "the pre-refresh credential is not shared");
+    assert.ok(!shared.calls.some((call) => call.startsWith("put")));
+    await cache.get(source, POLICY, { minTtlSec: 30 });
+    assert.equal(shared.values.get("flowe:v1")?.fingerprint, source.issued[1]?.fingerprint);
+  });
+
+  it("leaves the shared write to the fleet coordinator (no unfenced put inside a flight)", async () => {
+    const shared = new MemorySharedStore();
+    // A leader whose lease ran out: the coordinator runs the fetch but must not write.
+    const fleet: FleetCoordinator = { singleFlight: async (_key, fetch) => fetch() };
+    const { cache, source } = setup({ fleet, shared });
+    await cache.get(source, POLICY, { minTtlSec: 30 });
+    assert.equal(source.issueCalls.length, 1);
+    assert.deepEqual(shared.calls, ["get flowe:v1"]);
   });
 
   it("falls back to a local fetch when the fleet coordinator fails", async () => {
