@@ -73,6 +73,8 @@ interface StoredKey {
   ipRestrictions: string[];
   createdAt: number;
   activeAt: number;
+  /** Creation order: the list's sort key and what its continuation token points after. */
+  seq: number;
 }
 
 interface Reply {
@@ -129,6 +131,9 @@ const BearerClaimsSchema = z.object({
 const BEARER_ISSUER = "https://silverflow.sandbox";
 const BEARER_AUDIENCE = "silverflow-api";
 const PROBLEM = { "content-type": "application/problem+json; charset=utf-8" };
+/** Collection paging (docs.silverflow.com guides/pagination): `limit` 1-100, default 10; `offsetToken`. */
+const DEFAULT_PAGE_SIZE = 10;
+const MAX_PAGE_SIZE = 100;
 
 /**
  * Silverflow (seed silverflow-authentication.txt): API key + secret as HTTP Basic, up to 40 keys
@@ -155,6 +160,7 @@ export class SilverflowSandbox {
   };
 
   readonly #keys = new Map<string, StoredKey>();
+  #seq = 0;
   readonly #maxKeys: number;
   readonly #propagationDelayMs: number;
   readonly #now: () => number;
@@ -179,6 +185,7 @@ export class SilverflowSandbox {
         ipRestrictions: [...(initial.ipRestrictions ?? [])],
         createdAt: now,
         activeAt: now,
+        seq: ++this.#seq,
       });
     }
     this.handler = (req, res, body, url) => this.#handle(req, res, body, url);
@@ -255,7 +262,7 @@ export class SilverflowSandbox {
       res.socket?.destroy();
       return true;
     }
-    const route = this.#route(req.method ?? "GET", path);
+    const route = this.#route(req.method ?? "GET", path, url);
     if (route === undefined) return problem(res, 404, "Not Found");
     if (route === "method") return problem(res, 405, "Method Not Allowed");
     this.requests[route.name]++;
@@ -282,10 +289,10 @@ export class SilverflowSandbox {
     return send(res, reply);
   }
 
-  #route(method: string, path: string): Route | "method" | undefined {
+  #route(method: string, path: string, url: URL): Route | "method" | undefined {
     if (path === "/silverflow/api-keys") {
       if (method === "POST") return { name: "create", op: "create", permission: "apiKeys:All", basicOnly: false, run: (_p, b) => this.#create(b) };
-      if (method === "GET") return { name: "list", op: "list", permission: "apiKeys:All", basicOnly: false, run: () => this.#list() };
+      if (method === "GET") return { name: "list", op: "list", permission: "apiKeys:All", basicOnly: false, run: () => this.#list(url.searchParams) };
       return "method";
     }
     const keyMatch = /^\/silverflow\/api-keys\/([^/]+)$/.exec(path);
@@ -318,8 +325,24 @@ export class SilverflowSandbox {
     return { status: 201, body: { ...view(stored), secret: stored.secret } };
   }
 
-  #list(): Reply {
-    return { status: 200, body: { items: [...this.#keys.values()].map(view) } };
+  /** One page, oldest first; `offsetToken` is present only when more keys follow. */
+  #list(query: URLSearchParams): Reply {
+    const limitText = query.get("limit");
+    const limit = limitText === null ? DEFAULT_PAGE_SIZE : /^\d{1,3}$/.test(limitText) ? Number(limitText) : NaN;
+    if (!(limit >= 1 && limit <= MAX_PAGE_SIZE)) {
+      return { status: 400, body: { title: "Bad Request", status: 400, detail: `limit: must be an integer from 1 to ${MAX_PAGE_SIZE}` }, headers: PROBLEM };
+    }
+    const token = query.get("offsetToken");
+    const after = token === null ? 0 : parseOffsetToken(token);
+    if (after === undefined) return { status: 400, body: { title: "Bad Request", status: 400, detail: "offsetToken: not a token this API issued" }, headers: PROBLEM };
+    // Sorted by creation; a token points after a position, so deletes between pages skip nothing.
+    const rest = [...this.#keys.values()].sort((a, b) => a.seq - b.seq).filter((k) => k.seq > after);
+    const page = rest.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      status: 200,
+      body: { items: page.map(view), ...(rest.length > limit && last ? { offsetToken: offsetToken(last.seq) } : {}) },
+    };
   }
 
   #get(id: string): Reply {
@@ -382,6 +405,7 @@ export class SilverflowSandbox {
       ipRestrictions: [...(fields.ipRestrictions ?? [])],
       createdAt: now,
       activeAt: now + this.#propagationDelayMs,
+      seq: ++this.#seq,
     };
     this.#keys.set(key, stored);
     return stored;
@@ -424,6 +448,15 @@ export function newSilverflowKeyId(): string {
 /** Silverflow's secret shape: 32 letters or digits. */
 export function newSilverflowSecret(): string {
   return randomAlphanumeric(32);
+}
+
+function offsetToken(seq: number): string {
+  return Buffer.from(`after:${seq}`, "utf8").toString("base64url");
+}
+
+function parseOffsetToken(token: string): number | undefined {
+  const match = /^after:(\d{1,15})$/.exec(Buffer.from(token, "base64url").toString("utf8"));
+  return match?.[1] === undefined ? undefined : Number(match[1]);
 }
 
 function view(k: StoredKey): Omit<SilverflowKeyRecord, "secret" | "activeAt"> {

@@ -66,16 +66,50 @@ export class PartnerKeyApi {
     this.once = new UpstreamCaller(provider, { ...policy, maxAttempts: 1 }, deps);
   }
 
-  /** Broker-created keys carry this name, so they can be told apart from keys others made. */
-  static markerPrefix(provider: string): string {
-    return `token-broker:${provider}:`;
+  /**
+   * Broker-created keys carry this name, so they can be told apart from keys others made. The
+   * deployment's prefix (rotation.keyNamePrefix) keeps deployments sharing a partner account apart;
+   * the ":" after it (which a prefix cannot contain) stops "prod" from matching "prod-eu" keys.
+   */
+  static markerPrefix(keyNamePrefix: string, provider: string): string {
+    return `${keyNamePrefix}:${provider}:`;
   }
 
+  /**
+   * Every key at the partner, following continuation tokens when the spec pages. All or nothing:
+   * rotation counts and sweeps from this list, so a truncated one must never pass for complete.
+   */
   async list(auth: KeyCredential): Promise<PartnerKey[]> {
-    const { method, path, itemsField } = this.spec.list;
-    const answer = await this.call(this.idempotent, method, path, auth, undefined, true);
-    if (answer.status !== 200) throw this.rejected("list", answer.status);
-    const items = ItemsSchema.safeParse(dig(answer.json, itemsField));
+    const { method, path, pagination } = this.spec.list;
+    // A partner that keeps handing out tokens must not keep the run (and its lease) forever.
+    const maxPages = pagination ? Math.ceil(this.spec.maxKeys / (pagination.pageSize ?? 1)) + 2 : 1;
+    const keys: PartnerKey[] = [];
+    const ids = new Set<string>();
+    const tokens = new Set<string>();
+    let token: string | undefined;
+    for (let page = 1; ; page++) {
+      const answer = await this.call(this.idempotent, method, pagePath(path, pagination, token), auth, undefined, true);
+      if (answer.status !== 200) throw this.rejected("list", answer.status);
+      for (const key of this.parsePage(answer.json)) {
+        // Pages that shifted under us may also have skipped a key.
+        if (ids.has(key.id)) throw this.unusable("list");
+        ids.add(key.id);
+        keys.push(key);
+      }
+      if (!pagination) return keys;
+      const next = dig(answer.json, pagination.tokenField);
+      if (next === undefined || next === null) return keys;
+      if (typeof next !== "string" || next === "" || tokens.has(next)) throw this.unusable("list");
+      if (page >= maxPages) {
+        throw new BrokerError("upstream_rejected", `Partner key API of "${this.provider}" listed more than ${maxPages} pages of keys; the list is not used.`);
+      }
+      tokens.add(next);
+      token = next;
+    }
+  }
+
+  private parsePage(json: unknown): PartnerKey[] {
+    const items = ItemsSchema.safeParse(dig(json, this.spec.list.itemsField));
     if (!items.success) throw this.unusable("list");
     return items.data.map((item) => {
       const id = NonEmpty.safeParse(item[this.spec.fields.id]);
@@ -162,6 +196,17 @@ export class PartnerKeyApi {
 
 export function basicHeader(key: KeyCredential): string {
   return "Basic " + Buffer.from(`${key.id}:${key.secret}`, "utf8").toString("base64");
+}
+
+/** The list path with the page size and the continuation token appended as query parameters. */
+function pagePath(path: string, pagination: KeyApiSpec["list"]["pagination"], token: string | undefined): string {
+  if (!pagination) return path;
+  const params: [string, string][] = [];
+  if (pagination.limitParam !== undefined && pagination.pageSize !== undefined) params.push([pagination.limitParam, String(pagination.pageSize)]);
+  if (token !== undefined) params.push([pagination.tokenParam, token]);
+  if (params.length === 0) return path;
+  const query = params.map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`).join("&");
+  return path + (path.includes("?") ? "&" : "?") + query;
 }
 
 function dig(value: unknown, dottedPath: string): unknown {

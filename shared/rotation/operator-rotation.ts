@@ -10,7 +10,7 @@ import type { SecretStore, SecretVersion } from "../secrets/secret-store.js";
 import { UpstreamCaller } from "../upstream/upstream-caller.js";
 import { UpstreamFailure, parseRetryAfter } from "../upstream/upstream-failure.js";
 import { basicHeader } from "./key-api.js";
-import { journalSecretName, readJournal, type OperatorJournal } from "./journal.js";
+import { OPEN_PHASES, journalSecretName, readJournal, type OperatorJournal, type PartnerPhase } from "./journal.js";
 import { LeasedWriter, NORMAL_WRITE } from "./leased-writer.js";
 import type { LockLease } from "./lock.js";
 import type { RotationPlan, RotationResult, RotationStatus } from "./rotation-types.js";
@@ -37,6 +37,20 @@ export interface OperatorRotationDeps {
 export class ProbeRejectedError extends BrokerError {
   constructor(provider: string, version: string, why: string) {
     super("upstream_rejected", `Version ${version} of the key of "${provider}" was not accepted (${why}); the previous version stays in use.`);
+  }
+}
+
+/**
+ * The journal holds an unfinished partner-api rotation (the provider was switched to operator mode
+ * meanwhile). Operator mode would overwrite it, losing what it holds: in "created"/"verified" the
+ * only copy of a new partner key's secret, in "creating"/"retiring" the key left to delete.
+ */
+export class PartnerJournalOpenError extends BrokerError {
+  constructor(provider: string, phase: PartnerPhase) {
+    super(
+      "conflict",
+      `The rotation journal of "${provider}" holds an unfinished partner-api rotation (phase "${phase}"); operator rotation will not overwrite it. Set rotation.mode back to "partner-api" until a run finishes it, then switch.`,
+    );
   }
 }
 
@@ -149,9 +163,31 @@ export class OperatorRotation {
 
   async status(): Promise<RotationStatus> {
     const { provider, config, rotation } = this.settings;
-    const [journal, latest] = await Promise.all([this.loadJournal(), this.deps.secrets.get(config.key.secret)]);
-    const served = await this.servedVersion(journal, latest);
+    const [loaded, latest] = await Promise.all([
+      this.loadJournal().catch((error: unknown) => {
+        if (error instanceof PartnerJournalOpenError) return error;
+        throw error;
+      }),
+      this.deps.secrets.get(config.key.secret),
+    ]);
     const now = this.deps.clock.now();
+    if (loaded instanceof PartnerJournalOpenError) {
+      // Nothing is pinned by a partner journal: the latest version is the one served.
+      const identity = this.identify(latest);
+      return {
+        provider,
+        mode: "operator",
+        ...(identity.keyId === undefined ? {} : { keyId: identity.keyId }),
+        keyFingerprint: identity.keyFingerprint,
+        ...keyAge(latest.createdOn, now, rotation),
+        phase: "blocked_by_partner_journal",
+        failures: 0,
+        needsAttention: true,
+        lastError: { code: loaded.code, detail: loaded.detail, at: iso(now) },
+      };
+    }
+    const journal = loaded;
+    const served = await this.servedVersion(journal, latest);
     const identity = this.identify(served);
     const phase =
       latest.version === journal.acceptedVersion ? "accepted" : latest.version === journal.rejectedVersion ? "rejected" : "pending";
@@ -170,9 +206,11 @@ export class OperatorRotation {
     };
   }
 
+  /** Throws PartnerJournalOpenError rather than let a run overwrite an open partner-api journal. */
   private async loadJournal(): Promise<OperatorJournal> {
     const journal = await readJournal(this.deps.secrets, this.settings.config.key.secret);
     if (journal?.mode === "operator") return journal;
+    if (journal?.mode === "partner-api" && OPEN_PHASES.includes(journal.phase)) throw new PartnerJournalOpenError(this.settings.provider, journal.phase);
     return { v: 1, mode: "operator", pinned: false, failures: 0, needsAttention: false, updatedAt: iso(this.deps.clock.now()) };
   }
 

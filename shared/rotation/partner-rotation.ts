@@ -31,10 +31,11 @@ export interface PartnerRotationDeps {
   newRotationId(): string;
 }
 
-/** The new key never worked at the partner within the verify attempts; it has been deleted. */
+/** The new key never worked at the partner within the verify attempts; deleted unless a key secret version holds it. */
 export class NewKeyRejectedError extends BrokerError {
-  constructor(provider: string, attempts: number) {
-    super("upstream_rejected", `The new key of "${provider}" was not accepted by the partner after ${attempts} verification attempt(s); it was deleted and the current key stays in use.`);
+  constructor(provider: string, attempts: number, kept = false) {
+    const fate = kept ? "it was kept because a version of the key secret holds it" : "it was deleted";
+    super("upstream_rejected", `The new key of "${provider}" was not accepted by the partner after ${attempts} verification attempt(s); ${fate} and the current key stays in use.`);
   }
 }
 
@@ -58,6 +59,11 @@ export class PartnerRotation {
 
   get journalName(): string {
     return journalSecretName(this.settings.keySecretName);
+  }
+
+  /** Start of the names of this deployment's keys for this provider (see rotation.keyNamePrefix). */
+  get marker(): string {
+    return PartnerKeyApi.markerPrefix(this.settings.rotation.keyNamePrefix, this.settings.provider);
   }
 
   async run(lease: LockLease, options: { manual: boolean }): Promise<RotationResult> {
@@ -91,8 +97,8 @@ export class PartnerRotation {
       steps.push(`retire previous key ${key.previous.id}`);
       if (keys.some((k) => k.id === key.previous?.id)) remaining--;
     }
-    const orphans = keys.filter((k) => isOwnOrphan(k, provider, protectedIds(key, journal, tagged)));
-    const prefix = PartnerKeyApi.markerPrefix(provider);
+    const orphans = keys.filter((k) => isOwnOrphan(k, this.marker, protectedIds(key, journal, tagged)));
+    const prefix = this.marker;
     plan.ownOrphans = orphans.map((k) => k.id);
     plan.foreignKeys = keys.filter((k) => !k.name?.startsWith(prefix)).length;
     plan.keysAtPartner = keys.length;
@@ -155,7 +161,6 @@ export class PartnerRotation {
 class PartnerRun {
   private journal!: PartnerJournal;
   private key!: StoredKey;
-  private tagged: Set<string> | undefined;
   private readonly actions: string[] = [];
   private readonly writer: LeasedWriter;
   private rotated = false;
@@ -259,7 +264,7 @@ class PartnerRun {
       if (current.fields[field] !== undefined && current.fields[field] !== null) copied[field] = current.fields[field];
     }
     const rotationId = this.deps.newRotationId();
-    const markerName = PartnerKeyApi.markerPrefix(this.provider) + rotationId;
+    const markerName = this.owner.marker + rotationId;
     await this.writeJournal(
       {
         v: 1,
@@ -313,15 +318,19 @@ class PartnerRun {
     let valid = false;
     for (let attempt = 1; attempt <= attempts && !valid; attempt++) {
       if (attempt > 1) await this.deps.sleeper.sleep(delayMs);
+      // The lease is not renewed: once it is lost a successor resumes this journal, so stop here.
+      await this.ensureHeld();
       // Transient partner errors throw: the journal keeps the key and the next run verifies again.
       valid = (await this.deps.keyApi.verify(newKey)) === "valid";
     }
     if (!valid) {
-      const tagged = await this.taggedIds();
-      // Never delete a key that some key secret version may hold (a promote that did commit).
-      if (!this.isProtected(newKey.id, tagged, false)) await this.deleteAtPartner(newKey.id, "rejected");
+      // Never delete a key that some key secret version holds (a promote that did commit, then the
+      // key secret was rolled back): the tags are read now, not taken from earlier in the run.
+      const kept = this.isProtected(newKey.id, await this.taggedIds(), false);
+      if (!kept) await this.deleteAtPartner(newKey.id, "rejected");
+      else this.deps.logger.log("warn", "rotation_rejected_key_kept", { provider: this.provider, key_id: newKey.id });
       await this.writeJournal({ ...this.journal, phase: "idle", newKey: undefined }, NORMAL_WRITE);
-      throw new NewKeyRejectedError(this.provider, attempts);
+      throw new NewKeyRejectedError(this.provider, attempts, kept);
     }
     this.deps.logger.log("info", "rotation_verified", { provider: this.provider, rotation_id: this.journal.rotationId, new_key_id: newKey.id });
     if (this.journal.phase !== "verified") await this.writeJournal({ ...this.journal, phase: "verified" }, NORMAL_WRITE);
@@ -409,7 +418,7 @@ class PartnerRun {
   /** Deletes broker-marked keys of this provider that nothing refers to; other keys are never touched. */
   private async sweep(keys: PartnerKey[]): Promise<PartnerKey[]> {
     const tagged = await this.taggedIds();
-    const orphans = keys.filter((k) => isOwnOrphan(k, this.provider, protectedIds(this.key, this.journal, tagged)));
+    const orphans = keys.filter((k) => isOwnOrphan(k, this.owner.marker, protectedIds(this.key, this.journal, tagged)));
     if (orphans.length === 0) return keys;
     const ids = orphans.map((k) => k.id);
     await this.writeJournal({ ...this.journal, sweeping: ids }, NORMAL_WRITE);
@@ -467,15 +476,18 @@ class PartnerRun {
     return { [KEY_ID_TAG]: key.id, "managed-by": "token-broker", ...(key.rotationId ? { rotationId: key.rotationId } : {}) };
   }
 
+  /** Read afresh each time: a key secret version written since the run began must protect its key. */
   private async taggedIds(): Promise<Set<string>> {
-    this.tagged ??= await this.owner.taggedKeyIds();
-    return this.tagged;
+    return this.owner.taggedKeyIds();
   }
 
+  /**
+   * Whether a key must not be deleted. The tags are checked on their own: leaving out the in-flight
+   * key (its own rejection) must not also drop the protection a key secret version gives it.
+   */
   private isProtected(id: string, tagged: Set<string>, includeInFlight = true): boolean {
-    const ids = protectedIds(this.key, this.journal, tagged);
-    if (!includeInFlight && this.journal.newKey) ids.delete(this.journal.newKey.id);
-    return ids.has(id);
+    if (tagged.has(id) || id === this.key.id || id === this.key.previous?.id) return true;
+    return includeInFlight && id === this.journal.newKey?.id;
   }
 
   private async ensureHeld(): Promise<void> {
@@ -509,6 +521,6 @@ function protectedIds(key: StoredKey, journal: PartnerJournal, tagged: Set<strin
   return ids;
 }
 
-function isOwnOrphan(key: PartnerKey, provider: string, protectedSet: Set<string>): boolean {
-  return key.name !== undefined && key.name.startsWith(PartnerKeyApi.markerPrefix(provider)) && !protectedSet.has(key.id);
+function isOwnOrphan(key: PartnerKey, marker: string, protectedSet: Set<string>): boolean {
+  return key.name !== undefined && key.name.startsWith(marker) && !protectedSet.has(key.id);
 }

@@ -133,6 +133,35 @@ describe("Silverflow sandbox: authentication", () => {
 });
 
 describe("Silverflow sandbox: API key lifecycle", () => {
+  it("pages the key list oldest first: 10 by default, limit 1-100, offsetToken continues, the last page has none", async () => {
+    await withSilverflow({}, async (h) => {
+      for (let i = 0; i < 24; i++) h.sf.createKey({ name: `k${i}` });
+      const all = h.sf.keys().map((k) => k.key); // 25 with the initial key
+      const page = async (query: string) => {
+        const response = await h.call("GET", `/api-keys${query}`, { auth: ADMIN });
+        assert.equal(response.status, 200);
+        return (await response.json()) as { items: { key: string }[]; offsetToken?: string };
+      };
+      const first = await page("");
+      assert.deepEqual(first.items.map((i) => i.key), all.slice(0, 10));
+      assert.equal(typeof first.offsetToken, "string");
+      // A key deleted between pages shifts nothing: the token points after a position.
+      h.sf.deleteKey(all[3]!);
+      const second = await page(`?offsetToken=${encodeURIComponent(first.offsetToken!)}`);
+      assert.deepEqual(second.items.map((i) => i.key), all.slice(10, 20));
+      const last = await page(`?limit=10&offsetToken=${encodeURIComponent(second.offsetToken!)}`);
+      assert.deepEqual(last.items.map((i) => i.key), all.slice(20));
+      assert.equal(last.offsetToken, undefined, "no following page");
+      const exact = await page("?limit=24");
+      assert.equal(exact.items.length, 24);
+      assert.equal(exact.offsetToken, undefined, "a full last page carries no token");
+      assert.equal((await page("?limit=100")).items.length, 24);
+      for (const bad of ["?limit=0", "?limit=101", "?limit=x", "?offsetToken=bogus"]) {
+        assert.equal((await h.call("GET", `/api-keys${bad}`, { auth: ADMIN })).status, 400, bad);
+      }
+    });
+  });
+
   it("returns the secret only in the creation response; list and get never show one", async () => {
     await withSilverflow({}, async (h) => {
       const created = await createKey(h, {

@@ -59,7 +59,7 @@ describe("PartnerKeyApi", () => {
     assert.deepEqual(
       partner.calls.map((c) => [c.method, c.url, c.authorization]),
       [
-        ["GET", "https://partner.test/v1/api-keys", basic],
+        ["GET", "https://partner.test/v1/api-keys?limit=100", basic],
         ["POST", "https://partner.test/v1/api-keys", basic],
         ["DELETE", "https://partner.test/v1/api-keys/apk%2Fodd%20id", basic],
         ["DELETE", "https://partner.test/v1/api-keys/apk-gone", basic],
@@ -129,5 +129,44 @@ describe("PartnerKeyApi", () => {
     assert.equal(partner.calls[0]?.url, "https://keys.test/v2/credentials?limit=100");
     assert.deepEqual(partner.calls[1]?.body, { type: "api", label: "token-broker:p:r" });
     assert.throws(() => DeclarativeKeyApiSchema.parse({ ...spec, delete: { path: "/v2/credentials" } }));
+  });
+  test("follows continuation tokens page by page until a page carries none", async () => {
+    const spec = expandKeyApi(SilverflowKeyApiSchema.parse({ preset: "silverflow", baseUrl: "https://partner.test/v1", pageSize: 2, maxKeys: 5 }));
+    const partner = scripted([
+      json(200, { items: [{ key: "apk-1" }, { key: "apk-2" }], offsetToken: "t/1" }),
+      json(200, { items: [{ key: "apk-3" }, { key: "apk-4" }], offsetToken: "t2" }),
+      json(200, { items: [{ key: "apk-5" }] }),
+    ]);
+    const listed = await api(partner.fetch, spec).list(current);
+    assert.deepEqual(listed.map((k) => k.id), ["apk-1", "apk-2", "apk-3", "apk-4", "apk-5"]);
+    assert.deepEqual(
+      partner.calls.map((c) => c.url),
+      [
+        "https://partner.test/v1/api-keys?limit=2",
+        "https://partner.test/v1/api-keys?limit=2&offsetToken=t%2F1",
+        "https://partner.test/v1/api-keys?limit=2&offsetToken=t2",
+      ],
+    );
+  });
+
+  test("fails closed on a paged list it cannot trust: a repeated or malformed token, a bad later page, a key listed twice, too many pages", async () => {
+    const spec = expandKeyApi(SilverflowKeyApiSchema.parse({ preset: "silverflow", baseUrl: "https://partner.test/v1", pageSize: 2, maxKeys: 2 }));
+    const cases: { why: string; pages: (() => Response)[] }[] = [
+      { why: "repeated token", pages: [json(200, { items: [{ key: "a" }], offsetToken: "t1" }), json(200, { items: [{ key: "b" }], offsetToken: "t1" })] },
+      { why: "token not a string", pages: [json(200, { items: [{ key: "a" }], offsetToken: 2 })] },
+      { why: "empty token", pages: [json(200, { items: [{ key: "a" }], offsetToken: "" })] },
+      { why: "later page without items", pages: [json(200, { items: [{ key: "a" }], offsetToken: "t1" }), json(200, { data: [] })] },
+      { why: "later page refused", pages: [json(200, { items: [{ key: "a" }], offsetToken: "t1" }), json(403, {})] },
+      { why: "key on two pages", pages: [json(200, { items: [{ key: "a" }], offsetToken: "t1" }), json(200, { items: [{ key: "a" }] })] },
+      {
+        why: "more than maxKeys/pageSize + 2 pages",
+        pages: [1, 2, 3, 4].map((n) => json(200, { items: [{ key: `k${n}` }], offsetToken: `t${n}` })),
+      },
+    ];
+    for (const { why, pages } of cases) {
+      const partner = scripted(pages);
+      await assert.rejects(api(partner.fetch, spec).list(current), { code: "upstream_rejected" }, why);
+      if (why.startsWith("more than")) assert.equal(partner.calls.length, 3, "stops at the page bound");
+    }
   });
 });

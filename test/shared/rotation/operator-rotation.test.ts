@@ -4,7 +4,7 @@ import { PhixflowSandbox } from "../../../dev/sandbox/phixflow.js";
 import { ApiKeyProviderSchema } from "../../../shared/config/schema.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { InProcessLock } from "../../../shared/rotation/in-process-lock.js";
-import { acceptedVersion, readJournal } from "../../../shared/rotation/journal.js";
+import { acceptedVersion, journalSecretName, readJournal } from "../../../shared/rotation/journal.js";
 import { RotationService } from "../../../shared/rotation/rotation-service.js";
 import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
 import { ManualClock } from "../../support/manual-clock.js";
@@ -167,5 +167,48 @@ describe("operator-managed rotation (PhixFlow sandbox)", () => {
     assert.deepEqual(result.plan?.steps, [`probe version ${t.v1.version}`, `accept version ${t.v1.version}`]);
     assert.equal(t.partner.requests.ping, 0);
     assert.equal(await readJournal(t.store, KEY), undefined);
+  });
+  for (const phase of ["created", "verified"] as const) {
+    test(`refuses to overwrite an open partner-api journal ("${phase}") after a switch to operator mode; status shows why`, async () => {
+      const t = setup({ probe: false });
+      const secret = `CANARY-new-key-${Math.random().toString(36).slice(2)}`;
+      const open = JSON.stringify({
+        v: 1,
+        mode: "partner-api",
+        phase,
+        rotationId: "r1",
+        markerName: "token-broker:phixflow:r1",
+        oldKeyId: "apk-old",
+        newKey: { id: "apk-new", secret },
+        failures: 0,
+        needsAttention: false,
+        updatedAt: new Date(t.clock.now()).toISOString(),
+      });
+      const journalName = journalSecretName(KEY);
+      t.store.seed(journalName, open);
+      const result = await t.service.maintain("phixflow");
+      assert.equal(result.outcome, "failed");
+      assert.equal(result.error?.code, "conflict");
+      assert.match(result.error?.detail ?? "", /partner-api/);
+      const manual = await t.service.rotate("phixflow", { manual: true }).catch((error: unknown) => error);
+      assert.equal((manual as { code?: string }).code, "conflict");
+      assert.deepEqual(t.store.versions(journalName).map((v) => v.value), [open], "the journal (the new key's only copy) is untouched");
+      const status = await t.service.status("phixflow");
+      assert.equal(status.phase, "blocked_by_partner_journal");
+      assert.equal(status.needsAttention, true);
+      assert.equal(status.lastError?.code, "conflict");
+      assert.deepEqual(t.promoted, []);
+      const texts = [...t.logger.lines, JSON.stringify([result, status]), String(manual)];
+      assert.ok(!texts.some((text) => text.includes(secret)), "the journal's secret appears nowhere");
+      assert.deepEqual(t.leaks([result, status, manual]), []);
+    });
+  }
+
+  test("a closed partner-api journal is replaced after a switch to operator mode", async () => {
+    const t = setup({ probe: false });
+    const journalName = journalSecretName(KEY);
+    t.store.seed(journalName, JSON.stringify({ v: 1, mode: "partner-api", phase: "done", failures: 0, needsAttention: false, updatedAt: new Date(t.clock.now()).toISOString() }));
+    assert.equal((await t.service.maintain("phixflow")).outcome, "accepted");
+    assert.equal((await readJournal(t.store, KEY))?.mode, "operator");
   });
 });

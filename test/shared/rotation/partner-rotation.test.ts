@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { MAX_VERIFY_WAIT_MS, RotationSchema } from "../../../shared/config/rotation-schema.js";
+import { basicHeader } from "../../../shared/rotation/key-api.js";
 import { Crash, HOUR, JOURNAL, KEY_SECRET, MARKER, PROVIDER, World, phaseIs, startPartnerServer, type CrashRule, type WorldOptions } from "./rotation-harness.js";
 
 let server: Awaited<ReturnType<typeof startPartnerServer>>;
@@ -343,5 +345,107 @@ describe("partner-api rotation (Silverflow sandbox)", () => {
     assert.ok(world.secrets.length >= 3, "secrets were handed out");
     assert.ok(world.logger.records.length > 10);
     assertClean(world, outputs);
+  });
+  test("a rejected re-verification never deletes a key that a key secret version holds (promote committed, key secret rolled back)", async () => {
+    const world = dueWorld();
+    const crash = new Crash({ store: "set", name: KEY_SECRET, at: "after" });
+    await world.service({ crash }).maintain(PROVIDER);
+    assert.ok(crash.tripped);
+    const promoted = world.current().id;
+    assert.equal(world.journal()?.phase, "verified", "the promote committed, the journal did not catch up");
+    // An operator rolls the key secret back; then the promoted key stops passing verification.
+    world.store.seed(KEY_SECRET, JSON.stringify({ id: world.initial.id, secret: world.initial.secret }));
+    const patched = await fetch(`${server.url}/silverflow/api-keys/${promoted}`, {
+      method: "PATCH",
+      headers: { authorization: basicHeader(world.initial), "content-type": "application/json" },
+      body: JSON.stringify({ permissions: ["apiKeys:All"] }),
+    });
+    assert.equal(patched.status, 200);
+    const result = await world.service().maintain(PROVIDER);
+    assert.equal(result.outcome, "failed");
+    assert.equal(result.error?.code, "upstream_rejected");
+    assert.match(result.error?.detail ?? "", /kept/);
+    assert.ok(world.partnerKeys().some((k) => k.key === promoted), "the key a key secret version holds is still at the partner");
+    assert.equal(world.sandbox.requests.delete, 0);
+    assert.equal(world.journal()?.phase, "idle");
+    assertClean(world, [result]);
+  });
+
+  test("reads the key secret's tags afresh before deleting a rejected new key (a version written during the run protects it)", async () => {
+    const world = dueWorld({ propagationDelayMs: 1500 });
+    world.frozenSandboxTime = world.clock.now(); // the new key never starts working
+    let stored: string | undefined;
+    world.beforePartnerCall = (op) => {
+      if (op !== "verify" || stored !== undefined) return;
+      // Meanwhile an operator stores the new key in the key secret (tagged as the broker would).
+      const created = world.brokerKeys()[0]!;
+      stored = created.key;
+      world.store.seed(KEY_SECRET, JSON.stringify({ id: created.key, secret: created.secret }), { keyId: created.key });
+    };
+    const result = await world.service().maintain(PROVIDER);
+    assert.equal(result.outcome, "failed");
+    assert.ok(stored !== undefined);
+    assert.ok(world.partnerKeys().some((k) => k.key === stored), "the key now held by the key secret was not deleted");
+    assert.equal(world.sandbox.requests.delete, 0);
+    assert.deepEqual(world.leaks([result]), []);
+  });
+
+  test("lists every page of the partner's key list: own orphans beyond the first page are swept", async () => {
+    const world = dueWorld({ foreignKeys: 12, ownOrphans: 3 }); // orphans at positions 14-16: page 2 of 10
+    const result = await world.service().maintain(PROVIDER);
+    assert.equal(result.outcome, "rotated");
+    assert.ok(result.actions.includes("swept:3"), JSON.stringify(result.actions));
+    assert.ok(world.sandbox.requests.list >= 2, "the list was read page by page");
+    await assertRotated(world);
+    assertClean(world, [result]);
+  });
+
+  test("with its own keyNamePrefix it names keys with it and sweeps only its own; other deployments' and default-prefix keys stay", async () => {
+    const world = dueWorld({ rotation: { keyNamePrefix: "staging" }, ownOrphans: 2, otherDeploymentKeys: 2 });
+    // Keys of a deployment on the default prefix, including ones named before prefixes existed.
+    for (let i = 0; i < 2; i++) world.foreignIds.push(world.sandbox.createKey({ name: `${MARKER}prod-${i}`, permissions: ["charges:List"] }).key);
+    const result = await world.service().maintain(PROVIDER);
+    assert.equal(result.outcome, "rotated");
+    assert.ok(result.actions.includes("swept:2"), JSON.stringify(result.actions));
+    await assertRotated(world);
+    const created = world.partnerKeys().find((k) => k.key === world.current().id)!;
+    assert.ok(created.name.startsWith("staging:silverflow:"), created.name);
+    assert.deepEqual(
+      world.foreignIds.filter((id) => !world.partnerKeys().some((k) => k.key === id)),
+      [],
+      "no key of another deployment was deleted",
+    );
+    const plan = await world.service().rotate(PROVIDER, { manual: true, dryRun: true });
+    assert.equal(plan.plan?.foreignKeys, 1 + 4, "the initial key and the other deployments' keys are foreign");
+    assertClean(world, [result, plan]);
+  });
+
+  test("a keyNamePrefix is required to be colon-free, and defaults to token-broker (the pre-prefix key names)", () => {
+    const base = { mode: "partner-api", keyApi: { preset: "silverflow", baseUrl: "https://partner.test" } };
+    assert.equal(RotationSchema.parse(base).keyNamePrefix, "token-broker");
+    assert.equal(RotationSchema.safeParse({ ...base, keyNamePrefix: "prod:eu" }).success, false);
+    assert.equal(RotationSchema.safeParse({ ...base, keyNamePrefix: "" }).success, false);
+    assert.equal(RotationSchema.safeParse({ ...base, keyNamePrefix: "prod-eu_2.a" }).success, true);
+  });
+
+  test("refuses a verify budget (attempts x delayMs) that could outlast the rotation lock", () => {
+    const base = { mode: "partner-api", keyApi: { preset: "silverflow", baseUrl: "https://partner.test" } };
+    assert.equal(MAX_VERIFY_WAIT_MS, 5 * 60_000);
+    assert.equal(RotationSchema.safeParse({ ...base, verify: { attempts: 5, delayMs: 60_000 } }).success, true);
+    assert.equal(RotationSchema.safeParse({ ...base, verify: { attempts: 6, delayMs: 60_000 } }).success, false);
+    assert.equal(RotationSchema.safeParse({ ...base, verify: { attempts: 50, delayMs: 120_000 } }).success, false);
+  });
+
+  test("stops verifying once its lease has run out; the next run resumes the journal and promotes", async () => {
+    const world = dueWorld({ propagationDelayMs: 2500 });
+    const first = await world.service({ lockTtlMs: 1500 }).maintain(PROVIDER);
+    assert.equal(first.outcome, "failed");
+    assert.equal(first.error?.code, "conflict");
+    assert.equal(world.sandbox.requests.charges, 2, "no verification after the lease expired (at the third attempt)");
+    assert.equal(world.journal()?.phase, "created", "the new key is left in the journal for the next holder");
+    const second = await world.service().maintain(PROVIDER);
+    assert.equal(second.outcome, "rotated");
+    await assertRotated(world);
+    assertClean(world, [first, second]);
   });
 });

@@ -25,6 +25,7 @@ export const PROVIDER = "silverflow";
 export const KEY_SECRET = "silverflow-api-key";
 export const JOURNAL = "silverflow-api-key-rotation";
 export const HOUR = 3_600_000;
+/** The marker of the default keyNamePrefix ("token-broker"), also the format of keys made before prefixes existed. */
 export const MARKER = `token-broker:${PROVIDER}:`;
 const PERMISSIONS = ["apiKeys:All", "charges:List", "bearerTokens:Create"];
 
@@ -109,6 +110,8 @@ export interface WorldOptions {
   foreignKeys?: number;
   ownOrphans?: number;
   otherProviderOrphans?: number;
+  /** Keys named by another deployment (keyNamePrefix "other-deployment") for the same provider. */
+  otherDeploymentKeys?: number;
   rotation?: Record<string, unknown>;
 }
 
@@ -130,7 +133,11 @@ export class World {
   readonly trace: string[] = [];
   /** When set, the sandbox's clock stands still (a new key then never finishes propagating). */
   frozenSandboxTime: number | undefined;
+  /** Called before each partner call of any service instance: lets a test act "meanwhile" (e.g. an operator). */
+  beforePartnerCall: ((op: PartnerOp | undefined) => void) | undefined;
   readonly provider: ProviderConfig;
+  /** Name start of this deployment's keys (rotation.keyNamePrefix). */
+  readonly marker: string;
 
   constructor(
     readonly url: string,
@@ -153,8 +160,13 @@ export class World {
     for (let i = 0; i < (options.foreignKeys ?? 0); i++) {
       this.foreignIds.push(this.sandbox.createKey({ name: `data lake ${i}`, permissions: ["charges:List"] }).key);
     }
+    const prefix = options.rotation?.keyNamePrefix;
+    this.marker = `${typeof prefix === "string" ? prefix : "token-broker"}:${PROVIDER}:`;
     for (let i = 0; i < (options.ownOrphans ?? 0); i++) {
-      this.leftovers.add(this.sandbox.createKey({ name: `${MARKER}old-${i}`, permissions: PERMISSIONS }).key);
+      this.leftovers.add(this.sandbox.createKey({ name: `${this.marker}old-${i}`, permissions: PERMISSIONS }).key);
+    }
+    for (let i = 0; i < (options.otherDeploymentKeys ?? 0); i++) {
+      this.foreignIds.push(this.sandbox.createKey({ name: `other-deployment:${PROVIDER}:${i}`, permissions: PERMISSIONS }).key);
     }
     for (let i = 0; i < (options.otherProviderOrphans ?? 0); i++) {
       this.foreignIds.push(this.sandbox.createKey({ name: `token-broker:other:${i}`, permissions: PERMISSIONS }).key);
@@ -170,7 +182,8 @@ export class World {
         graceMinutes: 60,
         maxFailures: 3,
         verify: { attempts: 3, delayMs: 1000 },
-        keyApi: { preset: "silverflow", baseUrl: `${url}/silverflow` },
+        // Pages of 10 (Silverflow's default page size): a 40-key account is listed in 4 pages.
+        keyApi: { preset: "silverflow", baseUrl: `${url}/silverflow`, pageSize: 10 },
         ...options.rotation,
       },
     });
@@ -179,7 +192,7 @@ export class World {
   }
 
   /** A service instance (a process). Each gets its own lock unless one is shared on purpose. */
-  service(options: { crash?: Crash; lock?: Lock; onPromoted?: (provider: string) => Promise<void> } = {}): RotationService {
+  service(options: { crash?: Crash; lock?: Lock; lockTtlMs?: number; onPromoted?: (provider: string) => Promise<void> } = {}): RotationService {
     const store = this.monitoredStore();
     const fetch = this.monitoredFetch();
     return new RotationService({
@@ -191,6 +204,7 @@ export class World {
       random: () => 0.5,
       logger: this.logger,
       lock: options.lock ?? new InProcessLock(this.clock),
+      ...(options.lockTtlMs === undefined ? {} : { lockTtlMs: options.lockTtlMs }),
       onPromoted:
         options.onPromoted ??
         (async (provider) => {
@@ -213,7 +227,7 @@ export class World {
   }
 
   brokerKeys(): SilverflowKeyRecord[] {
-    return this.partnerKeys().filter((k) => k.name.startsWith(MARKER));
+    return this.partnerKeys().filter((k) => k.name.startsWith(this.marker));
   }
 
   /** GET /silverflow/charges with a key, as a caller of the broker would. */
@@ -230,7 +244,7 @@ export class World {
     const key = parseStoredKey(latest);
     if (!(await this.works(key))) this.violations.push(`${label}: the stored key ${key.id} does not work`);
     const keys = this.partnerKeys();
-    const extra = keys.filter((k) => k.name.startsWith(MARKER) && k.key !== key.id && k.key !== key.previous?.id && !this.leftovers.has(k.key));
+    const extra = keys.filter((k) => k.name.startsWith(this.marker) && k.key !== key.id && k.key !== key.previous?.id && !this.leftovers.has(k.key));
     if (extra.length > 1) this.violations.push(`${label}: ${extra.length} extra broker keys at the partner`);
     const missingForeign = this.foreignIds.filter((id) => !keys.some((k) => k.key === id));
     if (missingForeign.length) this.violations.push(`${label}: foreign keys deleted: ${missingForeign.join(",")}`);
@@ -256,6 +270,7 @@ export class World {
     return async (input, init) => {
       const op = partnerOp(init?.method ?? "GET", String(input));
       this.trace.push(`partner:${op ?? "other"}`);
+      this.beforePartnerCall?.(op);
       this.harvestSecrets();
       const response = await fetch(input, init);
       if (op === "create" && response.status === 201) {
