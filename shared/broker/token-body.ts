@@ -13,6 +13,9 @@ export interface TokenResponseBody {
 interface Template {
   head: string;
   tail: string;
+  /** The last body built and its expires_in: every hit within the same second reuses it. */
+  lastExpiresIn: number;
+  lastBody: string;
 }
 
 /**
@@ -28,7 +31,14 @@ export function serializeTokenBody(provider: string, credential: IssuedCredentia
     template = buildTemplate(provider, credential);
     templates.set(credential, template);
   }
-  return template.head + expiresIn(credential, now) + template.tail;
+  const seconds = expiresIn(credential, now);
+  if (seconds !== template.lastExpiresIn) {
+    // One string per second, reused by every hit in it: the first socket write flattens it and
+    // the later ones send it as is, instead of each flattening a fresh concatenation.
+    template.lastBody = template.head + seconds + template.tail;
+    template.lastExpiresIn = seconds;
+  }
+  return template.lastBody;
 }
 
 export function expiresIn(credential: IssuedCredential, now: number): number {
@@ -46,5 +56,5 @@ function buildTemplate(provider: string, credential: IssuedCredential): Template
     ',"headers":' +
     JSON.stringify(credential.headers) +
     "}";
-  return { head, tail };
+  return { head, tail, lastExpiresIn: -1, lastBody: "" };
 }
