@@ -1,22 +1,13 @@
-import type { Clock, Random, Sleeper } from "../clock.js";
 import type { BrokerConfig, ProviderConfig } from "../config/schema.js";
-import type { FetchLike } from "../http/fetch-like.js";
-import type { Logger } from "../log/logger.js";
-import type { SecretStore } from "../secrets/secret-store.js";
 import { UpstreamCaller } from "../upstream/upstream-caller.js";
 import { ApiKeySource } from "./api-key-source.js";
 import type { TokenSource } from "./credential.js";
 import { EntraSource, type CredentialFactory } from "./entra-source.js";
 import { HttpTokenSource } from "./http-token-source.js";
 import { OAuth2Source } from "./oauth2-source.js";
+import type { PartnerPlatform } from "../platform.js";
 
-export interface SourceRegistryDeps {
-  secrets: SecretStore;
-  fetch: FetchLike;
-  clock: Clock;
-  sleeper: Sleeper;
-  random: Random;
-  logger: Logger;
+export interface SourceRegistryDeps extends PartnerPlatform {
   /** Tests and emulators may replace the @azure/identity credentials. */
   credentialFactory?: CredentialFactory;
 }

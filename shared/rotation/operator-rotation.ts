@@ -1,12 +1,10 @@
-import type { Clock, Random, Sleeper } from "../clock.js";
 import type { RotationConfig } from "../config/rotation-schema.js";
 import type { ApiKeyProviderConfig } from "../config/schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
-import type { FetchLike } from "../http/fetch-like.js";
 import { fingerprint } from "../log/fingerprint.js";
-import { errorFields, type Logger } from "../log/logger.js";
+import { errorFields } from "../log/logger.js";
 import { assertHeaderValue, resolveHeaders } from "../providers/headers.js";
-import type { SecretStore, SecretVersion } from "../secrets/secret-store.js";
+import type { SecretVersion } from "../secrets/secret-store.js";
 import { UpstreamCaller } from "../upstream/upstream-caller.js";
 import { UpstreamFailure, parseRetryAfter } from "../upstream/upstream-failure.js";
 import { basicHeader } from "./key-api.js";
@@ -16,6 +14,7 @@ import type { LockLease } from "./lock.js";
 import type { RotationPlan, RotationResult, RotationStatus } from "./rotation-types.js";
 import { parseStoredKey } from "./stored-key.js";
 import { iso, keyAge } from "./key-age.js";
+import type { PartnerPlatform } from "../platform.js";
 
 export interface OperatorRotationSettings {
   provider: string;
@@ -23,13 +22,7 @@ export interface OperatorRotationSettings {
   rotation: RotationConfig;
 }
 
-export interface OperatorRotationDeps {
-  secrets: SecretStore;
-  fetch: FetchLike;
-  clock: Clock;
-  sleeper: Sleeper;
-  random: Random;
-  logger: Logger;
+export interface OperatorRotationDeps extends PartnerPlatform {
   onPromoted(provider: string): Promise<void>;
 }
 

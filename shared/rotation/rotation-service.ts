@@ -1,30 +1,24 @@
 import { randomBytes } from "node:crypto";
-import type { Clock, Random, Sleeper } from "../clock.js";
 import { expandKeyApi } from "../config/rotation-schema.js";
 import type { ProviderConfig } from "../config/schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
 import type { ErrorCode } from "../errors/codes.js";
-import type { FetchLike } from "../http/fetch-like.js";
-import { errorFields, type Logger } from "../log/logger.js";
+import { errorFields } from "../log/logger.js";
 import type { SecretStore } from "../secrets/secret-store.js";
 import { PartnerKeyApi } from "./key-api.js";
 import type { Lock } from "./lock.js";
 import { OperatorRotation } from "./operator-rotation.js";
 import { PartnerRotation } from "./partner-rotation.js";
 import type { RotationResult, RotationStatus } from "./rotation-types.js";
+import type { PartnerPlatform } from "../platform.js";
 
-export interface RotationServiceDeps {
+export interface RotationServiceDeps extends PartnerPlatform {
   config: { providers: Record<string, ProviderConfig> };
   /**
    * The UNCACHED store: rotation decides what to delete at the partner from what it reads here, so
    * a stale read of the key secret could make it delete the key in service.
    */
   secrets: SecretStore;
-  fetch: FetchLike;
-  clock: Clock;
-  sleeper: Sleeper;
-  random: Random;
-  logger: Logger;
   lock: Lock;
   /** Drop cached credentials of the provider everywhere (the old key's). Failures are only logged. */
   onPromoted(provider: string): Promise<void>;

@@ -1,16 +1,11 @@
-import type { Clock, Random, Sleeper } from "../clock.js";
 import type { UpstreamPolicy } from "../config/schema.js";
 import { BrokerError } from "../errors/broker-error.js";
-import { errorFields, type Logger } from "../log/logger.js";
+import { errorFields } from "../log/logger.js";
 import { CircuitBreaker } from "./circuit-breaker.js";
 import { UpstreamFailure } from "./upstream-failure.js";
+import type { Platform } from "../platform.js";
 
-export interface UpstreamCallerDeps {
-  clock: Clock;
-  sleeper: Sleeper;
-  random: Random;
-  logger: Logger;
-}
+export type UpstreamCallerDeps = Platform;
 
 /**
  * Runs one logical partner call: per-attempt timeout, bounded retries with full jitter on transient
