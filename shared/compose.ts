@@ -83,7 +83,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
   const fleetCache = env.REDIS_URL
     ? createFleetCache({
         url: env.REDIS_URL,
-        entraCredential: env.REDIS_ENTRA_AUTH ? new DefaultAzureCredential() : undefined,
+        entraCredential: env.REDIS_ENTRA_AUTH ? azureCredential() : undefined,
         config,
         secrets,
         clock,
@@ -164,6 +164,16 @@ function assertRotationLockIsSafe(env: BrokerEnv, config: BrokerConfig, distribu
   );
 }
 
+/**
+ * One DefaultAzureCredential for Key Vault and Redis alike, so the managed identity is asked for
+ * tokens by one credential (one MSAL cache) rather than one per client. Created on first use only.
+ */
+let sharedAzureCredential: DefaultAzureCredential | undefined;
+function azureCredential(): DefaultAzureCredential {
+  sharedAzureCredential ??= new DefaultAzureCredential();
+  return sharedAzureCredential;
+}
+
 function chooseSecretStore(
   env: BrokerEnv,
   config: BrokerConfig,
@@ -173,7 +183,7 @@ function chooseSecretStore(
   return createKeyVaultSecretStore({
     vaultUrl: env.KEY_VAULT_URL,
     // In Azure this resolves to the Function App's managed identity (IDENTITY_ENDPOINT/IDENTITY_HEADER).
-    credential: new DefaultAzureCredential(),
+    credential: azureCredential(),
     disableChallengeResourceVerification: env.KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION,
     ...deps,
   });

@@ -47,7 +47,7 @@ export function expiresIn(credential: IssuedCredential, now: number): number {
 
 function buildTemplate(provider: string, credential: IssuedCredential): Template {
   // Key order follows the documented contract; static keys carry no access_token.
-  const start: Record<string, string> = { provider, token_type: credential.tokenType };
+  const start: Pick<TokenResponseBody, "provider" | "token_type" | "access_token"> = { provider, token_type: credential.tokenType };
   if (credential.accessToken !== undefined) start.access_token = credential.accessToken;
   const head = JSON.stringify(start).slice(0, -1) + ',"expires_in":';
   const tail =

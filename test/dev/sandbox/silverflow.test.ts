@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { before, describe, it } from "node:test";
 import { SILVERFLOW } from "../../../dev/sandbox/demo-identities.js";
 import { serveHandlers } from "../../../dev/sandbox/serve.js";
-import { SilverflowSandbox, type SilverflowSandboxOptions } from "../../../dev/sandbox/silverflow.js";
+import { SilverflowSandbox, type SilverflowKeyRecord, type SilverflowSandboxOptions } from "../../../dev/sandbox/silverflow.js";
 import { ensureDevTls, type DevTls } from "../../../dev/tls.js";
 
 const INITIAL = { key: "apk-1wtRxni5IsPsSpBLWpwr", secret: `CANARY${randomBytes(13).toString("hex")}` };
@@ -49,15 +49,8 @@ async function withSilverflow(options: SilverflowSandboxOptions, run: (h: Harnes
 const basic = (key: string, secret: string) => `Basic ${Buffer.from(`${key}:${secret}`).toString("base64")}`;
 const ADMIN = basic(INITIAL.key, INITIAL.secret);
 
-interface CreatedKey {
-  key: string;
-  secret: string;
-  name: string;
-  description: string;
-  permissions: string[];
-  ipRestrictions: string[];
-  createdAt: string;
-}
+/** The create answer: the full record (the secret this once) but for the sandbox-only activeAt. */
+type CreatedKey = Omit<SilverflowKeyRecord, "activeAt">;
 
 async function createKey(h: Harness, body: unknown, auth = ADMIN): Promise<CreatedKey> {
   const response = await h.call("POST", "/api-keys", { auth, body });
