@@ -8,7 +8,11 @@ import { systemClock, systemSleeper } from "./system.js";
  * clock and the global fetch to the broker. Every function file shares this one instance.
  * A bad configuration throws here, at load, naming every bad field.
  */
-const logs = new BatchedSink((chunk) => process.stdout.write(chunk), setImmediate);
+const logs = new BatchedSink(
+  (chunk) => process.stdout.write(chunk),
+  // unref: a pending batch never keeps the process alive; the exit hook below writes it.
+  (callback, delayMs) => setTimeout(callback, delayMs).unref(),
+);
 process.on("exit", logs.flush);
 
 export const broker = await composeBroker({
@@ -20,5 +24,8 @@ export const broker = await composeBroker({
   sink: logs.sink,
 });
 
-// Close connections (Redis) when the host shuts the worker down.
-app.hook.appTerminate(() => broker.close());
+// Close connections (Redis) when the host shuts the worker down, then write the last log lines.
+app.hook.appTerminate(async () => {
+  await broker.close();
+  logs.flush();
+});

@@ -157,7 +157,8 @@ async function waitFor<T>(probe: () => T | undefined, timeoutMs = 15_000): Promi
 function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    child.once("exit", () => resolve());
+    // "close", not "exit": with pipes, the last lines the child wrote are read only by then.
+    child.once("close", () => resolve());
     child.kill(signal);
   });
 }
