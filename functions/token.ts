@@ -3,16 +3,21 @@ import { handleHttp } from "../shared/http/handle-http.js";
 import { jsonTextResult, type HttpResult } from "../shared/http/http-result.js";
 import { broker } from "./runtime.js";
 
-/** GET /api/token/{provider}: a ready-to-use partner credential for an authenticated caller. */
-export async function token(request: HttpRequest): Promise<HttpResult> {
-  return handleHttp(broker.logger, "token", async () => {
-    const body = await broker.tokens.issue({
+/**
+ * GET /api/token/{provider}: a ready-to-use partner credential for an authenticated caller.
+ * Not async: a cache hit is answered synchronously (the Functions host awaits values and promises alike).
+ */
+export function token(request: HttpRequest): HttpResult | Promise<HttpResult> {
+  return handleHttp(broker.logger, "token", () => {
+    const body = broker.tokens.issue({
       authorization: request.headers.get("authorization"),
       provider: request.params.provider ?? "",
       minTtl: request.query.get("min_ttl"),
     });
-    return jsonTextResult(200, body);
+    return typeof body === "string" ? ok(body) : body.then(ok);
   });
 }
+
+const ok = (body: string): HttpResult => jsonTextResult(200, body);
 
 app.http("token", { route: "token/{provider}", methods: ["GET"], authLevel: "anonymous", handler: token });

@@ -6,8 +6,9 @@ import type { Logger } from "../log/logger.js";
 import type { TokenSource } from "../providers/credential.js";
 import type { CallerVerifier, VerifiedCaller } from "../callers/caller-verifier.js";
 import type { CallerPolicy } from "../callers/caller-policy.js";
-import type { TokenCache } from "../tokens/token-cache.js";
-import { expiresIn, serializeTokenBody } from "./token-body.js";
+import type { CacheResult, TokenCache } from "../tokens/token-cache.js";
+import { issuedAuditFields } from "./issued-audit.js";
+import { serializeTokenBody } from "./token-body.js";
 
 export interface TokenRequest {
   authorization: string | null | undefined;
@@ -33,37 +34,68 @@ export interface TokenServiceDeps {
 export class TokenService {
   constructor(private readonly deps: TokenServiceDeps) {}
 
-  /** Returns the serialized response body (see token-body.ts). */
-  async issue(request: TokenRequest): Promise<string> {
+  /**
+   * Returns the serialized response body (see token-body.ts). On the hot path (a caller token
+   * already verified, a cached credential) the body comes back synchronously: a hit creates no
+   * promise and waits for no microtask. Everything else, denials included, is a promise; this
+   * method never throws.
+   */
+  issue(request: TokenRequest): string | Promise<string> {
     let caller: string | undefined;
     try {
-      // The synchronous cache checks first: a hit then awaits nothing on the way through.
-      const verified = this.deps.verifier.cached(request.authorization) ?? (await this.deps.verifier.verify(request.authorization));
-      caller = this.deps.policy.identify(verified) ?? verified.id;
-      const minTtlSec = parseMinTtl(request.minTtl, this.deps.config.defaultMinTtlSec);
-      const source = this.sourceFor(request.provider);
-      this.deps.policy.authorizeProvider(verified, request.provider);
-      const provider = this.deps.config.providers[request.provider]!;
-      const result = this.deps.cache.peek(source, minTtlSec) ?? (await this.deps.cache.get(source, provider.cache, { minTtlSec }));
-      const now = this.deps.clock.now();
-      this.deps.logger.log("info", "token_issued", {
-        caller,
-        provider: request.provider,
-        cache: result.outcome,
-        fingerprint: result.credential.fingerprint,
-        expires_in: expiresIn(result.credential, now),
-      });
-      return serializeTokenBody(request.provider, result.credential, now);
+      const verified = this.deps.verifier.cached(request.authorization);
+      if (verified !== undefined) {
+        caller = this.callerName(verified);
+        const checked = this.check(verified, request);
+        const hit = this.deps.cache.peek(checked.source, checked.minTtlSec);
+        if (hit !== undefined) return this.issued(caller, request.provider, hit);
+      }
     } catch (error) {
-      const e = toBrokerError(error);
-      this.deps.logger.log(e.status >= 500 ? "warn" : "info", "token_denied", {
-        caller,
-        provider: safeProviderLabel(request.provider),
-        code: e.code,
-        status: e.status,
-      });
-      throw e;
+      return Promise.reject(this.denied(error, caller, request.provider));
     }
+    // A caller token to verify, or a credential to fetch (or wait for).
+    return this.issueAsync(request);
+  }
+
+  private async issueAsync(request: TokenRequest): Promise<string> {
+    let caller: string | undefined;
+    try {
+      const verified = await this.deps.verifier.verify(request.authorization);
+      caller = this.callerName(verified);
+      const checked = this.check(verified, request);
+      const result = await this.deps.cache.get(checked.source, checked.provider.cache, { minTtlSec: checked.minTtlSec });
+      return this.issued(caller, request.provider, result);
+    } catch (error) {
+      throw this.denied(error, caller, request.provider);
+    }
+  }
+
+  private callerName(verified: VerifiedCaller): string {
+    return this.deps.policy.identify(verified) ?? verified.id;
+  }
+
+  /** In the order of the contract: parameters (400), provider (404), grant (403). */
+  private check(verified: VerifiedCaller, request: TokenRequest) {
+    const minTtlSec = parseMinTtl(request.minTtl, this.deps.config.defaultMinTtlSec);
+    const source = this.sourceFor(request.provider);
+    this.deps.policy.authorizeProvider(verified, request.provider);
+    return { minTtlSec, source, provider: this.deps.config.providers[request.provider]! };
+  }
+
+  private issued(caller: string, provider: string, result: CacheResult): string {
+    this.deps.logger.log("info", "token_issued", issuedAuditFields(caller, provider, result.outcome, result.credential));
+    return serializeTokenBody(provider, result.credential, this.deps.clock.now());
+  }
+
+  private denied(error: unknown, caller: string | undefined, provider: string): BrokerError {
+    const e = toBrokerError(error);
+    this.deps.logger.log(e.status >= 500 ? "warn" : "info", "token_denied", {
+      caller,
+      provider: safeProviderLabel(provider),
+      code: e.code,
+      status: e.status,
+    });
+    return e;
   }
 
   sourceFor(provider: string): TokenSource {

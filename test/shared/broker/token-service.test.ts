@@ -68,8 +68,11 @@ beforeEach(async () => {
   });
 });
 
-const rejectsWith = (promise: Promise<unknown>, code: string) =>
-  assert.rejects(promise, (e: unknown) => e instanceof BrokerError && e.code === code);
+/** A denial is always a rejected promise, never a synchronous throw. */
+const rejectsWith = (result: string | Promise<string>, code: string) => {
+  assert.ok(result instanceof Promise, "a denial is a promise");
+  return assert.rejects(result, (e: unknown) => e instanceof BrokerError && e.code === code);
+};
 
 describe("TokenService", () => {
   it("serves the credential and leaves one audit line with a fingerprint, never the token", async () => {
@@ -78,8 +81,8 @@ describe("TokenService", () => {
     assert.equal(body.expires_in, 3600);
     const [audit] = logger.events("token_issued");
     assert.deepEqual(
-      { caller: audit?.caller, provider: audit?.provider, cache: audit?.cache, expires_in: audit?.expires_in },
-      { caller: "orders", provider: "ayyeka", cache: "miss", expires_in: 3600 },
+      { caller: audit?.caller, provider: audit?.provider, cache: audit?.cache, expires_at: audit?.expires_at },
+      { caller: "orders", provider: "ayyeka", cache: "miss", expires_at: new Date(clock.now() + 3_600_000).toISOString() },
     );
     assert.match(String(audit?.fingerprint), /^sha256:/);
     assert.ok(!logger.lines.join("\n").includes("CANARY"), "token value in a log line");
@@ -95,6 +98,38 @@ describe("TokenService", () => {
     assert.equal(source.issueCalls.length, 0, "no partner call for a denied request");
     const denials = logger.events("token_denied").map((f) => f.code);
     assert.deepEqual(denials, ["caller_unauthenticated", "bad_request", "provider_not_found", "caller_forbidden", "caller_forbidden"]);
+  });
+
+  it("answers a hit for an already verified caller synchronously, and still denies through a promise", async () => {
+    const auth = `Bearer ${await token("orders")}`;
+    const first = service.issue({ authorization: auth, provider: "ayyeka", minTtl: null });
+    assert.ok(first instanceof Promise, "the first request verifies the caller token and fetches");
+    const fetched = JSON.parse(await first);
+    // The first hit re-reads the secret versions (the cache's prepare()); later ones within a second need nothing.
+    await service.issue({ authorization: auth, provider: "ayyeka", minTtl: null });
+    const hit = service.issue({ authorization: auth, provider: "ayyeka", minTtl: null });
+    assert.equal(typeof hit, "string", "a verified caller and a cached credential need no await");
+    assert.equal(JSON.parse(hit as string).access_token, fetched.access_token);
+    assert.deepEqual(
+      logger.events("token_issued").map((f) => f.cache),
+      ["miss", "hit", "hit"],
+    );
+    // The same cached caller, denied on the synchronous path: a rejected promise and an audit line.
+    await rejectsWith(service.issue({ authorization: auth, provider: "phixflow", minTtl: null }), "caller_forbidden");
+    await rejectsWith(service.issue({ authorization: auth, provider: "ayyeka", minTtl: "-1" }), "bad_request");
+    assert.deepEqual(
+      logger.events("token_denied").map((f) => [f.caller, f.code]),
+      [
+        ["orders", "caller_forbidden"],
+        ["orders", "bad_request"],
+      ],
+    );
+    // A second later the cache re-reads the secret versions again: back to a promise, same credential.
+    clock.advance(1_000);
+    const recheck = service.issue({ authorization: auth, provider: "ayyeka", minTtl: null });
+    assert.ok(recheck instanceof Promise);
+    assert.equal(JSON.parse(await recheck).access_token, fetched.access_token);
+    assert.equal(source.issueCalls.length, 1);
   });
 
   it("applies the default min_ttl and honours an explicit one", async () => {
