@@ -77,11 +77,12 @@ class JwksUnavailableError extends Error {
 export class CallerVerifier {
   private readonly byIss = new Map<string, TrustedIssuer>();
   /**
-   * Verified tokens by the tail of their signature. Hashing a whole ~1 KB header for a Map lookup
-   * cost more than the rest of a cache hit; the tail is unique to a token in practice, and a hit
-   * is only served after the full token compares equal, so a collision is merely a miss.
+   * Verified Authorization headers by the tail of their signature. Hashing a whole ~1 KB header for
+   * a Map lookup cost more than the rest of a cache hit; the tail is unique to a token in practice,
+   * and a hit is only served after the whole header compares equal (`===`, a memcmp, where
+   * `endsWith` walked ~700 characters one by one), so a collision is merely a miss.
    */
-  private readonly cache = new Map<string, { token: string; caller: VerifiedCaller }>();
+  private readonly cache = new Map<string, { authorization: string; caller: VerifiedCaller }>();
 
   constructor(
     issuers: Record<string, IssuerConfig>,
@@ -139,9 +140,8 @@ export class CallerVerifier {
     }
     const cached = this.cached(authorization);
     if (cached !== undefined) return cached;
-    const token = authorization.slice(7).trim();
-    const caller = await this.verifyUncached(token);
-    this.remember(token, caller);
+    const caller = await this.verifyUncached(authorization.slice(7).trim());
+    this.remember(authorization, caller);
     return caller;
   }
 
@@ -151,12 +151,15 @@ export class CallerVerifier {
    */
   cached(authorization: string | null | undefined): VerifiedCaller | undefined {
     if (typeof authorization !== "string") return undefined;
-    const hit = this.cache.get(authorization.slice(-CACHE_KEY_CHARS));
-    if (hit === undefined || authorization.length !== hit.token.length + 7 || !authorization.endsWith(hit.token)) return undefined;
-    if (!hasBearerScheme(authorization)) return undefined;
+    const key = authorization.slice(-CACHE_KEY_CHARS);
+    const hit = this.cache.get(key);
+    // Only headers that verify() accepted are stored, so equality covers the scheme check too;
+    // the same token under another spelling of the scheme ("bearer ") is the rare, slower case.
+    if (hit === undefined) return undefined;
+    if (hit.authorization !== authorization && !sameTokenOtherScheme(hit.authorization, authorization)) return undefined;
     if (this.deps.clock.now() < hit.caller.expiresAt) return hit.caller;
     // Past exp: drop it; verify() answers exactly what an uncached verify gives.
-    this.cache.delete(hit.token.slice(-CACHE_KEY_CHARS));
+    this.cache.delete(key);
     return undefined;
   }
 
@@ -198,7 +201,7 @@ export class CallerVerifier {
     return Object.freeze({ issuer: trusted.key, id, expiresAt: claims.data.exp * 1000 });
   }
 
-  private remember(token: string, caller: VerifiedCaller): void {
+  private remember(authorization: string, caller: VerifiedCaller): void {
     const max = this.deps.cacheSize;
     // A token accepted only thanks to clock tolerance is not cached: the hit check uses exp alone.
     if (max <= 0 || this.deps.clock.now() >= caller.expiresAt) return;
@@ -208,7 +211,7 @@ export class CallerVerifier {
       if (oldest.done) break;
       this.cache.delete(oldest.value);
     }
-    this.cache.set(token.slice(-CACHE_KEY_CHARS), { token, caller });
+    this.cache.set(authorization.slice(-CACHE_KEY_CHARS), { authorization, caller });
   }
 
   /** Logs a fingerprint (never the token) and builds the 401 the caller sees. */
@@ -227,6 +230,10 @@ export class CallerVerifier {
 function hasBearerScheme(authorization: string): boolean {
   if (authorization.length < 8) return false;
   return authorization.startsWith("Bearer ") || authorization.slice(0, 7).toLowerCase() === "bearer ";
+}
+
+function sameTokenOtherScheme(stored: string, authorization: string): boolean {
+  return stored.length === authorization.length && hasBearerScheme(authorization) && stored.slice(7) === authorization.slice(7);
 }
 
 /** Short, stable categories for callers; jose's own messages stay out of the response. */
