@@ -6,6 +6,7 @@ import { startDemoEnvironment, type DemoEnvironment } from "../dev/demo/environm
 import { spawnBrokerProcess, type BrokerProcess, type BrokerProcessOptions } from "../dev/host/broker-process.js";
 import { ensureDevTls, withDevCa } from "../dev/tls.js";
 import { burst } from "./cold-burst.js";
+import { pinThisProcess, planCpus, type CpuPlan } from "./cpu-pinning.js";
 import { coldCases, keepColdProvidersCold } from "./cold-cases.js";
 import { summarizeCpuProfile } from "./cpu-profile.js";
 import { expectOk } from "./expect-ok.js";
@@ -65,7 +66,7 @@ let demo: DemoEnvironment | undefined;
 // Whatever happens (a hung request, a child that never answers), the bench ends by itself.
 const runSec = settings.durationSec + settings.warmupSec;
 const budgetMs =
-  (settings.rounds * 3 * runSec +
+  (settings.rounds * 5 * runSec +
     2 * (settings.profileSec + PROFILE_WARMUP_SEC) +
     (settings.fleetBrokers > 0 ? settings.rounds * 2 * runSec + 60 : 0) +
     90) *
@@ -93,6 +94,10 @@ async function main(s: BenchSettings): Promise<void> {
   // Other work on the machine skews every figure: show how busy it was before we started.
   const loadBefore = loadavg()[0] ?? 0;
 
+  let cpuPlan: CpuPlan = planCpus(cpus().length, s.pin);
+  if (!pinThisProcess(cpuPlan)) cpuPlan = { description: "not pinned (taskset refused)" };
+  progress(`CPU placement: ${cpuPlan.description}`);
+
   rmSync(workDir, { recursive: true, force: true });
   mkdirSync(workDir, { recursive: true });
   const tls = await ensureDevTls();
@@ -109,7 +114,7 @@ async function main(s: BenchSettings): Promise<void> {
   };
   // Children log to files: a pipe would have to be drained by this process, which runs the load.
   const spawnProcess = async (name: string, childEnv: Record<string, string | undefined>, options: BrokerProcessOptions = {}) => {
-    const child = await spawnBrokerProcess(childEnv, { logFile: join(workDir, `${name}.log`), ...options });
+    const child = await spawnBrokerProcess(childEnv, { logFile: join(workDir, `${name}.log`), cpus: cpuPlan.servers, ...options });
     children.add(child);
     return child;
   };
@@ -280,6 +285,7 @@ async function main(s: BenchSettings): Promise<void> {
     "",
     `Token broker benchmark — loopback, node ${process.version}, ${cpus().length} CPU(s), 1-min load average ${loadBefore.toFixed(2)} before the run`,
     `load generator: autocannon in this process, ${s.connections} connections, pipelining ${s.pipelining}, ${s.warmupSec} s warm-up + ${s.durationSec} s per run`,
+    `CPU placement: ${cpuPlan.description}`,
     "",
     "Runs (interleaved a, a', b, a'', b'' in each round):",
     formatRuns(runs),
@@ -315,6 +321,7 @@ async function main(s: BenchSettings): Promise<void> {
     cpus: cpus().length,
     load_average_before: Math.round(loadBefore * 100) / 100,
     settings: s,
+    cpu_placement: cpuPlan.description,
     // b/a: against the plain trivial function (kept as the original figure).
     hits: { ...hitJson(hits), body_bytes: bodyBytes, runs },
     // b/a': against the trivial function with the same request headers and response size as (b).

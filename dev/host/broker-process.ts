@@ -34,6 +34,11 @@ export interface BrokerProcessOptions {
    * benchmark's trivial host), so it is started and stopped exactly like a broker. Default: serve-functions.js.
    */
   script?: string;
+  /**
+   * CPU list (taskset syntax, e.g. "1") the child and all its threads run on. Linux with
+   * util-linux's taskset only; the benchmark uses it to keep servers off the load generator's core.
+   */
+  cpus?: string;
 }
 
 const SERVE = join(dirname(fileURLToPath(import.meta.url)), "serve-functions.js");
@@ -49,7 +54,10 @@ export async function spawnBrokerProcess(env: Record<string, string | undefined>
   let offset = logFd !== undefined ? fstatSync(logFd).size : 0;
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script ?? SERVE], {
+    const node = [process.execPath, ...(options.nodeArgs ?? []), options.script ?? SERVE];
+    // taskset execs node in place: the pid stays the child's own.
+    const [command, ...args] = options.cpus === undefined ? node : ["taskset", "-c", options.cpus, ...node];
+    child = spawn(command!, args, {
       env: { ...process.env, ...env, PORT: String(options.port ?? 0) },
       stdio: logFd === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", logFd, logFd],
     });
