@@ -50,7 +50,8 @@ export class JsonLineLogger implements Logger {
 
   /** Same JSON as stringifying {time, level, event, ...fields}, without building that object. */
   private tail(fields: LogFields): string {
-    // Only a frozen object is known not to change after it was serialized.
+    // Only a frozen object is known not to change after it was serialized (callers freeze flat
+    // records of scalars, like the audit fields; a frozen object holding an array is their bug).
     const frozen = Object.isFrozen(fields);
     if (frozen) {
       const known = this.frozenTails.get(fields);
