@@ -12,9 +12,9 @@ export interface CpuPlan {
 
 /**
  * With two or more CPUs and util-linux's taskset, servers run on the last CPU and the load
- * generator (this process) on the others. Unpinned, the scheduler sometimes puts both on one core
- * and sometimes not, and the same target's req/s then varies by 2x from one run to the next; pinned,
- * each target is measured under the same conditions. `enabled: false` (BENCH_PIN=0) leaves it all to the scheduler.
+ * generator (this process) on the others (BENCH_PIN=1), so the generator never takes a server's
+ * core. Off by default: on the 2-vCPU development VM it did not narrow the run-to-run spread, and
+ * it lengthened latency tails, since V8's helper threads then share the server's one core.
  */
 export function planCpus(cpuCount: number, enabled: boolean): CpuPlan {
   if (!enabled) return { description: "not pinned (BENCH_PIN=0)" };

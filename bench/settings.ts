@@ -9,13 +9,13 @@ const NonNegativeInt = (fallback: number, max: number) =>
 const WARM_CALLERS: Record<string, string> = { ayyeka: "orders-service", phixflow: "payments-service" };
 
 /**
- * Defaults keep a whole `npm run bench` near 2.5 minutes on two cores: 5 rounds x (a, a', b, a'',
- * b'') and 5 rounds x (Redis on, off) of 1 + 2 s each, the cold bursts and the process start-ups.
+ * Defaults keep a whole `npm run bench` near 3.5 minutes on two cores: 5 rounds x (a, a', b, a'',
+ * b'') and 5 rounds x (Redis on, off) of 1 + 3 s each, the cold bursts and the process start-ups.
  * Many short interleaved rounds rather than a few long ones: on a small VM a run now and then lands
  * in a slow scheduling pattern for its whole length, and the best of five sees past that.
  */
 const BenchEnvSchema = z.object({
-  BENCH_DURATION_SEC: PositiveInt(2, 600),
+  BENCH_DURATION_SEC: PositiveInt(3, 600),
   BENCH_WARMUP_SEC: NonNegativeInt(1, 60),
   BENCH_ROUNDS: PositiveInt(5, 20),
   BENCH_CONNECTIONS: PositiveInt(50, 10_000),
@@ -27,8 +27,8 @@ const BenchEnvSchema = z.object({
   BENCH_PROFILE_SEC: PositiveInt(5, 120),
   /** Fleet run (bench/fleet.ts): broker processes on one local redis-server; 0 skips the fleet run. */
   BENCH_FLEET_BROKERS: NonNegativeInt(4, 64),
-  /** 1 (default): servers on the last CPU, the load generator on the others (bench/cpu-pinning.ts); 0: unpinned. */
-  BENCH_PIN: z.enum(["1", "0"]).default("1"),
+  /** 1: servers on the last CPU, the load generator on the others (bench/cpu-pinning.ts); 0 (default): unpinned. */
+  BENCH_PIN: z.enum(["1", "0"]).default("0"),
 });
 
 export interface BenchSettings {
