@@ -63,7 +63,8 @@ export class TokenService {
       const verified = await this.deps.verifier.verify(request.authorization);
       caller = this.callerName(verified);
       const checked = this.check(verified, request);
-      const result = await this.deps.cache.get(checked.source, checked.provider.cache, { minTtlSec: checked.minTtlSec });
+      const policy = this.deps.config.providers[request.provider]!.cache;
+      const result = await this.deps.cache.get(checked.source, policy, { minTtlSec: checked.minTtlSec });
       return this.issued(caller, request.provider, result);
     } catch (error) {
       throw this.denied(error, caller, request.provider);
@@ -79,7 +80,7 @@ export class TokenService {
     const minTtlSec = parseMinTtl(request.minTtl, this.deps.config.defaultMinTtlSec);
     const source = this.sourceFor(request.provider);
     this.deps.policy.authorizeProvider(verified, request.provider);
-    return { minTtlSec, source, provider: this.deps.config.providers[request.provider]! };
+    return { minTtlSec, source };
   }
 
   private issued(caller: string, provider: string, result: CacheResult): string {
