@@ -19,10 +19,15 @@ export interface CpuPlan {
 export function planCpus(cpuCount: number, enabled: boolean): CpuPlan {
   if (!enabled) return { description: "not pinned (BENCH_PIN=0)" };
   if (cpuCount < 2) return { description: "not pinned (one CPU)" };
-  if (spawnSync("taskset", ["--version"], { stdio: "ignore" }).status !== 0) return { description: "not pinned (no taskset)" };
+  if (!hasTaskset()) return { description: "not pinned (no taskset)" };
   const last = cpuCount - 1;
   const generator = last === 1 ? "0" : `0-${last - 1}`;
   return { servers: String(last), generator, description: `servers on CPU ${last}, load generator on CPU ${generator}` };
+}
+
+/** util-linux's taskset is on the PATH and runs. */
+export function hasTaskset(): boolean {
+  return spawnSync("taskset", ["--version"], { stdio: "ignore" }).status === 0;
 }
 
 /** Moves this process and all its threads to the generator CPUs; false if taskset refused. */
