@@ -64,13 +64,8 @@ export interface SilverflowPrincipal {
   permissions: string[];
 }
 
-interface StoredKey {
-  key: string;
-  secret: string;
-  name: string;
-  description: string;
-  permissions: string[];
-  ipRestrictions: string[];
+/** A key as the sandbox keeps it: the record's fields, with times as epoch ms. */
+interface StoredKey extends Omit<SilverflowKeyRecord, "createdAt" | "activeAt"> {
   createdAt: number;
   activeAt: number;
   /** Creation order: the list's sort key and what its continuation token points after. */
