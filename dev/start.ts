@@ -57,7 +57,7 @@ async function main(): Promise<void> {
       `  TOKEN=$(npm run -s caller-token -- orders-service)`,
       `  curl -s -H "Authorization: Bearer $TOKEN" ${base}/api/token/flowe`,
       "",
-      "Other demo callers: payments-service (silverflow, silverflow-bearer, phixflow), ops-console (operator: /api/admin/...).",
+      "Other demo callers: payments-service (silverflow, silverflow-bearer, phixflow), ops-console (operator: /api/ops/...).",
     );
   }
   lines.push("Press Ctrl+C to stop.", "");

@@ -193,7 +193,7 @@ describe("a fleet of broker processes sharing one Redis", { skip }, () => {
     const silverflow = fleet.env.sandbox.silverflow;
     const keysBefore = silverflow.keys().length;
     const createsBefore = silverflow.requests.create;
-    const rotate = (index: number) => fleet.call(index, "/api/admin/providers/silverflow/rotate", { caller: OPS, method: "POST" });
+    const rotate = (index: number) => fleet.call(index, "/api/ops/providers/silverflow/rotate", { caller: OPS, method: "POST" });
     const answers = await Promise.all([rotate(1), rotate(2)]);
     const bodies = await Promise.all(answers.map((r) => r.json() as Promise<any>));
     const byStatus = new Map(answers.map((r, i) => [r.status, bodies[i]]));
@@ -297,7 +297,7 @@ describe("a fleet of broker processes sharing one Redis", { skip }, () => {
     assert.deepEqual(failures.slice(0, 5), [], `${failures.length} of ${completed} requests failed`);
 
     const sharedCache = async (index: number) => {
-      const res = await fleet.call(index, "/api/admin/status", { caller: OPS });
+      const res = await fleet.call(index, "/api/ops/status", { caller: OPS });
       assert.equal(res.status, 200);
       return ((await res.json()) as any).shared_cache;
     };

@@ -3,9 +3,9 @@ import { handleHttp } from "../shared/http/handle-http.js";
 import { jsonResult, type HttpResult } from "../shared/http/http-result.js";
 import { broker } from "./runtime.js";
 
-/** POST /api/admin/providers/{provider}/rotate[?dry_run=true]: rotate the partner key now (operator role). */
-export async function adminRotate(request: HttpRequest): Promise<HttpResult> {
-  return handleHttp(broker.logger, "admin-rotate", async () => {
+/** POST /api/ops/providers/{provider}/rotate[?dry_run=true]: rotate the partner key now (operator role). */
+export async function opsRotate(request: HttpRequest): Promise<HttpResult> {
+  return handleHttp(broker.logger, "ops-rotate", async () => {
     const result = await broker.admin.rotate(
       request.headers.get("authorization"),
       request.params.provider ?? "",
@@ -15,9 +15,9 @@ export async function adminRotate(request: HttpRequest): Promise<HttpResult> {
   });
 }
 
-app.http("admin-rotate", {
-  route: "admin/providers/{provider}/rotate",
+app.http("ops-rotate", {
+  route: "ops/providers/{provider}/rotate",
   methods: ["POST"],
   authLevel: "anonymous",
-  handler: adminRotate,
+  handler: opsRotate,
 });

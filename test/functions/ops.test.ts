@@ -40,9 +40,9 @@ const charges = (authorization: string) =>
 
 describe("operator routes", () => {
   const routes: [string, string][] = [
-    ["GET", "/api/admin/status"],
-    ["POST", "/api/admin/providers/kalibrate/refresh"],
-    ["POST", "/api/admin/providers/silverflow/rotate"],
+    ["GET", "/api/ops/status"],
+    ["POST", "/api/ops/providers/kalibrate/refresh"],
+    ["POST", "/api/ops/providers/silverflow/rotate"],
   ];
 
   test("are 401 without a caller token and 403 for callers without the operator role", async () => {
@@ -58,7 +58,7 @@ describe("operator routes", () => {
 
   test("status lists every provider with metadata only", async () => {
     await demo.call("/api/token/ayyeka", { caller: "orders-service" });
-    const status = await body(await demo.call("/api/admin/status", { caller: "ops-console" }));
+    const status = await body(await demo.call("/api/ops/status", { caller: "ops-console" }));
     const byName = Object.fromEntries(status.providers.map((p: any) => [p.provider, p]));
     assert.deepEqual(Object.keys(byName).sort(), Object.keys(demo.env.config.providers).sort());
     assert.equal(byName.ayyeka.token.state, "valid");
@@ -74,7 +74,7 @@ describe("operator routes", () => {
     const first = await body(await demo.call("/api/token/kalibrate", { caller: "orders-service" }));
     const authority = demo.env.sandbox.authority;
     const before = authority.tokenRequests;
-    const refreshed = await body(await demo.call("/api/admin/providers/kalibrate/refresh", { caller: "ops-console", method: "POST" }));
+    const refreshed = await body(await demo.call("/api/ops/providers/kalibrate/refresh", { caller: "ops-console", method: "POST" }));
     assert.equal(authority.tokenRequests, before + 1, "exactly one new token request (no SDK cache answer)");
     assert.equal(refreshed.provider, "kalibrate");
     assert.equal(refreshed.access_token, undefined);
@@ -86,26 +86,26 @@ describe("operator routes", () => {
   test("rotate: dry run changes nothing; a rotation promotes a new key and keeps the old one working until retire", async () => {
     const silverflow = demo.env.sandbox.silverflow;
     const keysBefore = silverflow.keys().length;
-    const dry = await body(await demo.call("/api/admin/providers/silverflow/rotate?dry_run=true", { caller: "ops-console", method: "POST" }));
+    const dry = await body(await demo.call("/api/ops/providers/silverflow/rotate?dry_run=true", { caller: "ops-console", method: "POST" }));
     assert.equal(dry.outcome, "dry_run");
     assert.ok(dry.plan.steps.length > 0);
     assert.equal(silverflow.keys().length, keysBefore);
 
     const old = (await body(await demo.call("/api/token/silverflow", { caller: "payments-service" }))).headers.Authorization;
-    const rotated = await body(await demo.call("/api/admin/providers/silverflow/rotate", { caller: "ops-console", method: "POST" }));
+    const rotated = await body(await demo.call("/api/ops/providers/silverflow/rotate", { caller: "ops-console", method: "POST" }));
     assert.equal(rotated.outcome, "rotated");
     const now = (await body(await demo.call("/api/token/silverflow", { caller: "payments-service" }))).headers.Authorization;
     assert.notEqual(now, old, "the new key is served at once after promotion");
     assert.equal(await charges(now), 200);
     assert.equal(await charges(old), 200, "the previous key works until its retire time");
 
-    const status = await body(await demo.call("/api/admin/status", { caller: "ops-console" }));
+    const status = await body(await demo.call("/api/ops/status", { caller: "ops-console" }));
     const rotation = status.providers.find((p: any) => p.provider === "silverflow").rotation;
     assert.equal(rotation.keyId, rotated.keyId);
     assert.equal(rotation.previousKeyId, rotated.previousKeyId);
     assert.ok(Date.parse(rotation.retireAt) > Date.now(), "retire time in the future");
 
-    const again = await demo.call("/api/admin/providers/silverflow/rotate", { caller: "ops-console", method: "POST" });
+    const again = await demo.call("/api/ops/providers/silverflow/rotate", { caller: "ops-console", method: "POST" });
     assert.equal(again.status, 409, "no second rotation while the previous key is in its grace period");
     assert.match((await body(again)).detail, /grace period/);
   });
@@ -131,7 +131,7 @@ describe("operator routes", () => {
       // Past the grace period, the maintenance timer retires the previous key; then rotate again.
       await new Promise((r) => setTimeout(r, 3100));
       await demo.broker.invoke("maintenance");
-      const res = await demo.call("/api/admin/providers/silverflow/rotate", { caller: "ops-console", method: "POST" });
+      const res = await demo.call("/api/ops/providers/silverflow/rotate", { caller: "ops-console", method: "POST" });
       assert.equal(res.status, 200, JSON.stringify(await res.clone().json()));
       if ((await body(res)).outcome === "rotated") rotations++;
     }
@@ -144,10 +144,10 @@ describe("operator routes", () => {
 
   test("clear 4xx for bad operator requests", async () => {
     const ops = { caller: "ops-console", method: "POST" };
-    assert.equal((await demo.call("/api/admin/providers/kalibrate/rotate", ops)).status, 400);
-    assert.equal((await demo.call("/api/admin/providers/nope/rotate", ops)).status, 404);
-    assert.equal((await demo.call("/api/admin/providers/nope/refresh", ops)).status, 404);
-    assert.equal((await demo.call("/api/admin/providers/silverflow/rotate?dry_run=maybe", ops)).status, 400);
+    assert.equal((await demo.call("/api/ops/providers/kalibrate/rotate", ops)).status, 400);
+    assert.equal((await demo.call("/api/ops/providers/nope/rotate", ops)).status, 404);
+    assert.equal((await demo.call("/api/ops/providers/nope/refresh", ops)).status, 404);
+    assert.equal((await demo.call("/api/ops/providers/silverflow/rotate?dry_run=maybe", ops)).status, 400);
   });
 });
 
@@ -161,18 +161,18 @@ describe("operator-managed rotation (PhixFlow)", () => {
     const v2 = demo.env.sandbox.phixflow.addKey();
     await store.set("phixflow-api-key", v2);
     assert.equal(await served(), v1, "an unverified version is not served");
-    const accepted = await body(await demo.call("/api/admin/providers/phixflow/rotate", { caller: "ops-console", method: "POST" }));
+    const accepted = await body(await demo.call("/api/ops/providers/phixflow/rotate", { caller: "ops-console", method: "POST" }));
     assert.equal(accepted.outcome, "accepted");
     assert.equal(await served(), v2);
 
     await store.set("phixflow-api-key", "pfx_not-a-key-the-partner-knows");
-    const res = await demo.call("/api/admin/providers/phixflow/rotate", { caller: "ops-console", method: "POST" });
+    const res = await demo.call("/api/ops/providers/phixflow/rotate", { caller: "ops-console", method: "POST" });
     assert.equal(res.status, 502);
     const rejected = await body(res);
     assert.equal(rejected.code, "upstream_rejected");
     assert.match(rejected.detail, /previous version stays in use/);
     assert.equal(await served(), v2, "the last accepted key keeps being served");
-    const status = await body(await demo.call("/api/admin/status", { caller: "ops-console" }));
+    const status = await body(await demo.call("/api/ops/status", { caller: "ops-console" }));
     const rotation = status.providers.find((p: any) => p.provider === "phixflow").rotation;
     assert.ok(rotation.pendingVersion, "the rejected version is reported as pending");
     assert.equal(rotation.stale, false);
@@ -188,20 +188,20 @@ describe("maintenance timer", () => {
     for (const name of names) {
       await demo.broker.waitForLine(new RegExp(`"event":"maintenance_summary".*"provider":"${name}"`));
     }
-    const status = await body(await demo.call("/api/admin/status", { caller: "ops-console" }));
+    const status = await body(await demo.call("/api/ops/status", { caller: "ops-console" }));
     const flowe = status.providers.find((p: any) => p.provider === "flowe");
     assert.equal(flowe.token.state, "valid", "flowe is marked prewarm");
   });
 });
 
 describe("secrets never leak from operator routes", () => {
-  test("no secret or token value in any admin response or log line", async () => {
+  test("no secret or token value in any operator response or log line", async () => {
     const keys = demo.env.sandbox.silverflow.keys().map((k: any) => k.secret as string);
     const canaries = secretCanaries([...Object.values(demo.env.sandbox.secrets), ...keys]);
     const adminText = responses.filter((r) => !r.includes('"access_token"') && !r.includes('"headers"')).join("\n");
     const log = demo.broker.lines.join("\n");
     for (const canary of canaries) {
-      assert.ok(!adminText.includes(canary), "secret in an admin response");
+      assert.ok(!adminText.includes(canary), "secret in an operator response");
       assert.ok(!log.includes(canary), "secret in the log");
     }
   });
