@@ -47,7 +47,9 @@ const adminBodySchema = z.looseObject({ input: z.string().optional() });
  * their `app.http`/`app.timer` registrations through our `@azure/functions-core`, and serves them
  * over node:http (keep-alive) with the real `HttpRequest`/`InvocationContext` classes. Timers
  * follow their NCRONTAB schedules; `POST /admin/functions/{name}` runs one now (loopback only),
- * like the real host's admin API.
+ * like the real host's admin API. Start-up applies the worker's indexing rules (worker-indexing.ts)
+ * and the host's validation of what it indexes (function-validation.ts), and refuses to start on
+ * any failure, naming every problem.
  */
 export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
   const log: HostLog = options.log ?? ((line) => process.stdout.write(line + "\n"));
