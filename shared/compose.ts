@@ -102,7 +102,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
   });
   const tokens = new TokenService({
     config,
-    verifier: new CallerVerifier(config.issuers, { clock, fetch, logger, cacheSize: config.verifiedCallerCacheSize }),
+    verifier: new CallerVerifier(config.issuers, { clock, sleeper, fetch, logger, cacheSize: config.verifiedCallerCacheSize }),
     policy: new CallerPolicy(config.callers),
     cache,
     sources: new Map([...providers].map(([name, p]) => [name, p.source])),

@@ -200,6 +200,23 @@ export const IssuerSchema = z
     jwksUri: HttpUrl,
     algorithms: z.array(z.enum(JWS_ALGORITHMS)).min(1).default(["RS256"]),
     clockToleranceSec: z.number().int().min(0).max(300).default(30),
+    jwksCooldownSec: z
+      .number()
+      .int()
+      .min(1)
+      .max(300)
+      .default(5)
+      .describe(
+        "At most one JWKS fetch per this many seconds, whatever the outcome: a token whose kid is unknown triggers a fetch (a key published since the last one is accepted within this time), a flood of unknown kids or a failing issuer costs one request per interval.",
+      ),
+    jwksMaxStaleSec: z
+      .number()
+      .int()
+      .min(60)
+      .default(21_600)
+      .describe(
+        "While the JWKS endpoint fails, the last key set fetched is still used until it is this old (default 6 h); after that callers whose token is not cached get 503.",
+      ),
   })
   .strict();
 export type IssuerConfig = z.infer<typeof IssuerSchema>;

@@ -2,6 +2,7 @@ import { beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { TokenService } from "../../../shared/broker/token-service.js";
+import { systemSleeper } from "../../../functions/system.js";
 import { CallerPolicy } from "../../../shared/callers/caller-policy.js";
 import { CallerVerifier } from "../../../shared/callers/caller-verifier.js";
 import { parseConfig } from "../../../shared/config/load.js";
@@ -56,7 +57,7 @@ beforeEach(async () => {
     String(url) === JWKS_URI ? new Response(JSON.stringify(jwks), { headers: { "content-type": "application/json" } }) : new Response("", { status: 404 });
   service = new TokenService({
     config,
-    verifier: new CallerVerifier(config.issuers, { clock, fetch, logger, cacheSize: 100 }),
+    verifier: new CallerVerifier(config.issuers, { clock, sleeper: systemSleeper, fetch, logger, cacheSize: 100 }),
     policy: new CallerPolicy(config.callers),
     cache: new TokenCache({ clock, random: () => 0.5, logger }),
     sources: new Map([
