@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { statSync } from "node:fs";
 import { chmod, mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
@@ -196,6 +197,19 @@ export class FileSecretStore implements SecretStore {
       throw unavailable("write", error);
     }
     await syncDir(dir);
+  }
+}
+
+/**
+ * Why `dir` cannot be the store's directory, checked once at start-up: a path that exists and is
+ * not a directory would otherwise surface as secret_unavailable on every request. A directory
+ * that does not exist yet is fine (created on first write).
+ */
+export function localDirProblem(dir: string): string | undefined {
+  try {
+    return statSync(dir).isDirectory() ? undefined : `"${dir}" exists and is not a directory`;
+  } catch (error) {
+    return isErrno(error, "ENOENT") ? undefined : `"${dir}" cannot be inspected (${String((error as { code?: unknown }).code ?? "error")})`;
   }
 }
 
