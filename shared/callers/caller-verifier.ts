@@ -219,15 +219,18 @@ export class CallerVerifier {
     this.cache.set(authorization.slice(-CACHE_KEY_CHARS), { authorization, caller });
   }
 
-  /** Logs a fingerprint (never the token) and builds the 401 the caller sees. */
+  /**
+   * The 401 the caller sees. Not logged here: the route that answers writes one line per refusal
+   * (token_denied, admin_action) carrying these fields, a fingerprint of the token, never the token.
+   */
   private reject(token: string, issuer: string | undefined, reason: string, cause?: unknown): BrokerError {
-    this.deps.logger.log("info", "caller_rejected", {
+    const logFields = {
       issuer,
       reason,
       token: token.length > 0 ? fingerprint(token) : undefined,
       ...(cause === undefined ? {} : errorFields(cause)),
-    });
-    return new BrokerError("caller_unauthenticated", reason, cause === undefined ? {} : { cause });
+    };
+    return new BrokerError("caller_unauthenticated", reason, cause === undefined ? { logFields } : { cause, logFields });
   }
 }
 

@@ -144,6 +144,31 @@ describe("TokenService", () => {
     assert.equal(source.issueCalls.length, 2, "min_ttl=0 accepts the cached one");
   });
 
+  it("writes exactly one line per rejected caller token, carrying the reason and a fingerprint", async () => {
+    const forged = (await token("orders")).replace(/\.[^.]+$/, ".AAAA");
+    await rejectsWith(service.issue({ authorization: `Bearer ${forged}`, provider: "ayyeka", minTtl: null }), "caller_unauthenticated");
+    assert.equal(logger.records.length, 1, logger.lines.join("\n"));
+    const [line] = logger.events("token_denied");
+    assert.equal(line?.code, "caller_unauthenticated");
+    assert.equal(line?.reason, "signature invalid");
+    assert.match(String(line?.token), /^sha256:[0-9a-f]{12}$/);
+    assert.equal(line?.provider, "ayyeka");
+  });
+
+  it("echoes no provider name that is not configured, even a well-formed one, in the problem or the log", async () => {
+    const auth = `Bearer ${await token("orders")}`;
+    for (const name of ["ghost-provider", "x".repeat(10_000), "a\r\nfake-line"]) {
+      const error = await Promise.resolve(service.issue({ authorization: auth, provider: name, minTtl: null })).then(
+        () => assert.fail("accepted"),
+        (e: BrokerError) => e,
+      );
+      assert.equal(error.code, "provider_not_found");
+      assert.ok(!error.detail.includes(name.slice(0, 5)), error.detail);
+    }
+    const lines = logger.lines.join("\n");
+    assert.ok(!lines.includes("ghost-provider") && !lines.includes("xxxxx") && !lines.includes("fake-line"));
+  });
+
   it("never echoes a malformed provider name into the log", async () => {
     const auth = `Bearer ${await token("orders")}`;
     await rejectsWith(service.issue({ authorization: auth, provider: "<script>CANARY", minTtl: null }), "provider_not_found");
