@@ -13,6 +13,18 @@ const minimal = {
   callers: { "orders-service": { issuer: "local", providers: ["phixflow"] } },
 };
 
+/** The minimal configuration plus a Silverflow provider rotated through its key API. */
+function withPartnerRotation(graceMinutes: number): Record<string, any> {
+  const raw = structuredClone(minimal) as Record<string, any>;
+  raw.providers.silverflow = {
+    kind: "api-key",
+    scheme: "basic",
+    key: { secret: "silverflow-api-key" },
+    rotation: { mode: "partner-api", graceMinutes, keyApi: { preset: "silverflow", baseUrl: "https://api.example/v1" } },
+  };
+  return raw;
+}
+
 test("accepts a minimal configuration and fills in defaults", () => {
   const config = parseConfig(JSON.stringify(minimal));
   const provider = config.providers.phixflow!;
@@ -86,13 +98,7 @@ test("a malformed URL is reported as a field error, not a crash", () => {
 });
 
 test("a rotation grace period shorter than the key lifetime served to callers is refused", () => {
-  const raw = structuredClone(minimal) as Record<string, any>;
-  raw.providers.silverflow = {
-    kind: "api-key",
-    scheme: "basic",
-    key: { secret: "silverflow-api-key" },
-    rotation: { mode: "partner-api", graceMinutes: 30, keyApi: { preset: "silverflow", baseUrl: "https://api.example/v1" } },
-  };
+  const raw = withPartnerRotation(30);
   assert.throws(() => parseConfig(JSON.stringify(raw)), /providers\.silverflow\.rotation\.graceMinutes: must cover the time callers and instances may still use the old key \(.* = 7200 s\)/);
   raw.providers.silverflow.rotation.graceMinutes = 119;
   assert.throws(() => parseConfig(JSON.stringify(raw)), /graceMinutes/, "stale-if-error (maxStaleSec 3600) counts too");
@@ -179,13 +185,7 @@ test("a UTF-8 byte order mark is accepted; comments and trailing commas are name
 });
 
 test("a rotation grace period too short is reported in the same run as unrelated field errors", () => {
-  const raw = structuredClone(minimal) as Record<string, any>;
-  raw.providers.silverflow = {
-    kind: "api-key",
-    scheme: "basic",
-    key: { secret: "silverflow-api-key" },
-    rotation: { mode: "partner-api", graceMinutes: 30, keyApi: { preset: "silverflow", baseUrl: "https://api.example/v1" } },
-  };
+  const raw = withPartnerRotation(30);
   raw.providers.a = { kind: "api-key", scheme: "header", key: { secret: "shared" }, rotation: { mode: "operator" } };
   raw.providers.b = { kind: "api-key", scheme: "header", key: { secret: "shared" }, rotation: { mode: "operator" } };
   raw.defaultMinTtlSec = -1;
