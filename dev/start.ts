@@ -24,11 +24,16 @@ if (process.env.TOKEN_BROKER_DEV_CA !== tls.caFile) {
 
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 7071);
+  const sandboxPort = Number(process.env.SANDBOX_PORT ?? 7443);
   // With BROKER_CONFIG set, serve that configuration (and KEY_VAULT_URL, REDIS_URL...) as given;
   // otherwise the offline demo world.
-  const demo = process.env.BROKER_CONFIG
-    ? undefined
-    : await startDemoEnvironment({ tls, workDir: resolve(".local", "demo"), sandboxPort: Number(process.env.SANDBOX_PORT ?? 7443) });
+  let demo: Awaited<ReturnType<typeof startDemoEnvironment>> | undefined;
+  try {
+    demo = process.env.BROKER_CONFIG ? undefined : await startDemoEnvironment({ tls, workDir: resolve(".local", "demo"), sandboxPort });
+  } catch (error) {
+    process.stderr.write(`token broker did not start: ${startFailure(error, { port: sandboxPort, what: "sandbox partners", setting: "SANDBOX_PORT" })}\n`);
+    process.exit(1);
+  }
   if (demo) {
     process.env.BROKER_CONFIG = demo.configPath;
     delete process.env.KEY_VAULT_URL; // the demo always uses the local store
@@ -39,7 +44,7 @@ async function main(): Promise<void> {
     host = await serveFunctions(port, (line) => process.stdout.write(line + "\n"));
   } catch (error) {
     // A bad configuration names every bad field; print that, not a stack trace.
-    process.stderr.write(`token broker did not start: ${(error as Error).message}\n`);
+    process.stderr.write(`token broker did not start: ${startFailure(error, { port, what: "the broker", setting: "PORT" })}\n`);
     await demo?.close();
     process.exit(1);
   }
@@ -70,4 +75,16 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+}
+
+/** A port taken or refused is named with the setting that moves it; anything else by its message. */
+function startFailure(error: unknown, listen: { port: number; what: string; setting: string }): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === "EADDRINUSE") {
+    return `port ${listen.port} (${listen.what}) is already in use. Stop what listens there, or choose another port: ${listen.setting}=<port> npm start`;
+  }
+  if (code === "EACCES") {
+    return `port ${listen.port} (${listen.what}) may not be opened by this user. Choose another port: ${listen.setting}=<port> npm start`;
+  }
+  return error instanceof Error ? error.message : String(error);
 }

@@ -1,18 +1,17 @@
-import { readFileSync } from "node:fs";
 import { DefaultAzureCredential } from "@azure/identity";
 import { TokenService } from "./broker/token-service.js";
 import { CallerPolicy } from "./callers/caller-policy.js";
 import { CallerVerifier } from "./callers/caller-verifier.js";
 import type { Clock, Random, Sleeper } from "./clock.js";
 import { parseEnv, type BrokerEnv } from "./config/env.js";
-import { ConfigError, parseConfig } from "./config/load.js";
+import { ConfigError, readConfigFile } from "./config/load.js";
 import type { BrokerConfig } from "./config/schema.js";
 import type { FetchLike } from "./http/fetch-like.js";
 import { JsonLineLogger, type LineSink, type Logger } from "./log/logger.js";
 import type { CredentialFactory } from "./providers/entra-source.js";
 import { buildSources, type ProviderRuntime } from "./providers/source-registry.js";
 import { CachingSecretStore } from "./secrets/caching-store.js";
-import { FileSecretStore } from "./secrets/file-store.js";
+import { FileSecretStore, localDirProblem } from "./secrets/file-store.js";
 import type { SecretStore } from "./secrets/secret-store.js";
 import { TokenCache } from "./tokens/token-cache.js";
 import { AdminService } from "./broker/admin-service.js";
@@ -58,7 +57,7 @@ export interface Broker {
  */
 export async function composeBroker(options: ComposeOptions): Promise<Broker> {
   const env = parseEnv(options.env);
-  const config = parseConfig(readFileSync(env.BROKER_CONFIG, "utf8"), env.BROKER_CONFIG);
+  const config = readConfigFile(env.BROKER_CONFIG);
   const { clock, sleeper, random, fetch } = options;
   const logger = new JsonLineLogger(options.sink, clock, env.LOG_LEVEL);
 
@@ -102,7 +101,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
   });
   const tokens = new TokenService({
     config,
-    verifier: new CallerVerifier(config.issuers, { clock, fetch, logger, cacheSize: config.verifiedCallerCacheSize }),
+    verifier: new CallerVerifier(config.issuers, { clock, sleeper, fetch, logger, cacheSize: config.verifiedCallerCacheSize }),
     policy: new CallerPolicy(config.callers),
     cache,
     sources: new Map([...providers].map(([name, p]) => [name, p.source])),
@@ -179,7 +178,11 @@ async function chooseSecretStore(
   config: BrokerConfig,
   deps: { clock: Clock; sleeper: Sleeper; random: Random; logger: Logger },
 ): Promise<SecretStore> {
-  if (!env.KEY_VAULT_URL) return new FileSecretStore(config.secrets.localDir, deps);
+  if (!env.KEY_VAULT_URL) {
+    const problem = localDirProblem(config.secrets.localDir);
+    if (problem !== undefined) throw new ConfigError(`secrets.localDir: ${problem}`, [`secrets.localDir: ${problem}`]);
+    return new FileSecretStore(config.secrets.localDir, deps);
+  }
   // Like Redis, the Key Vault SDK is loaded only when a vault is configured.
   const { createKeyVaultSecretStore } = await import("./secrets/key-vault-store.js");
   return createKeyVaultSecretStore({

@@ -1,6 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
+import { BrokerError } from "../../shared/errors/broker-error.js";
+import type { ErrorCode } from "../../shared/errors/codes.js";
+import { problemResult } from "../../shared/http/http-result.js";
 import { errorFields } from "../../shared/log/logger.js";
 import { installFunctionsCore, type RegisteredFunction } from "./functions-core.js";
 import { httpRoute, validateFunctions } from "./function-validation.js";
@@ -37,6 +40,11 @@ export interface LocalHostOptions {
   /** Default true; when false, timers run only through invoke() or the admin API. */
   enableTimers?: boolean;
   log?: (line: string) => void;
+  /**
+   * close() stops accepting connections and lets requests in flight finish for at most this long
+   * before cutting them (default 10 s), as the Functions host drains an instance on scale-in.
+   */
+  drainGraceMs?: number;
 }
 
 const ADMIN_PREFIX = "/admin/functions/";
@@ -152,19 +160,19 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       const found = routes.lookup(req.method ?? "GET", rawPath);
       switch (found.kind) {
         case "not-found":
-          return writeEmpty(res, 404);
+          return writeProblem(res, "route_not_found", "No function serves this path.");
         case "bad-path":
-          return writeEmpty(res, 400);
+          return writeProblem(res, "bad_request", "The request path is malformed.");
         case "method-not-allowed":
-          return writeEmpty(res, 405, { allow: found.allow.join(", ") });
+          return writeProblem(res, "method_not_allowed", `This route accepts ${found.allow.join(", ")}.`, { allow: found.allow.join(", ") });
       }
       const body = await readBody(req);
-      if (body === TOO_LARGE) return writeEmpty(res, 413, { connection: "close" });
+      if (body === TOO_LARGE) return writeProblem(res, "payload_too_large", "The request body is too large.", { connection: "close" });
       let request;
       try {
         request = toHttpRequest(req, body, found.params, origin);
       } catch {
-        return writeEmpty(res, 400);
+        return writeProblem(res, "bad_request", "The request could not be read.");
       }
       try {
         const result = await invoker.invoke(found.target, request);
@@ -177,16 +185,33 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       }
     };
 
+    let inFlight = 0;
+    let draining = false;
+    let onDrained: (() => void) | undefined;
     const server = createServer((req, res) => {
+      inFlight++;
+      res.once("close", () => {
+        if (--inFlight === 0) onDrained?.();
+      });
+      // A request that arrives on a kept-alive connection while draining is served, and its
+      // connection closed after the answer.
+      if (draining) res.setHeader("connection", "close");
       handle(req, res).catch((error: unknown) => {
         // Only transport failures get here (client went away mid-body...): never crash for them.
         log(`[host] warning: request failed: ${describeError(error)}`);
-        if (!res.headersSent && !res.destroyed) writeEmpty(res, 400, { connection: "close" });
+        if (!res.headersSent && !res.destroyed) writeProblem(res, "bad_request", "The request could not be read.", { connection: "close" });
         else res.destroy();
       });
     });
+    const malformed = problemResult(new BrokerError("bad_request", "The HTTP request is malformed."));
+    const malformedResponse =
+      "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n" +
+      Object.entries(malformed.headers)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join("") +
+      `Content-Length: ${Buffer.byteLength(malformed.body)}\r\n\r\n${malformed.body}`;
     server.on("clientError", (_error, socket) => {
-      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      if (socket.writable) socket.end(malformedResponse);
       else socket.destroy();
     });
     await new Promise<void>((resolve, reject) => {
@@ -214,8 +239,21 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       },
       close(): Promise<void> {
         closing ??= (async () => {
+          draining = true;
+          const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+          server.closeIdleConnections();
+          if (inFlight > 0) {
+            const graceMs = options.drainGraceMs ?? 10_000;
+            let timer: ReturnType<typeof setTimeout> | undefined;
+            const drained = await Promise.race([
+              new Promise<true>((resolve) => (onDrained = () => resolve(true))),
+              new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
+            ]);
+            clearTimeout(timer);
+            if (!drained) log(`[host] warning: ${inFlight} request(s) still running after the ${graceMs} ms drain grace were cut`);
+          }
           server.closeAllConnections();
-          await new Promise<void>((resolve) => server.close(() => resolve()));
+          await closed;
           await timers.stop();
           await Promise.all([...adminRuns]);
           try {
@@ -233,6 +271,16 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     removeSink();
     throw error;
   }
+}
+
+/**
+ * Host-level refusals (no route, wrong method, malformed path, body too large) as the broker's
+ * problem+json, so a client parses one error shape whatever answered.
+ */
+function writeProblem(res: ServerResponse, code: ErrorCode, detail: string, headers: Record<string, string> = {}): void {
+  const problem = problemResult(new BrokerError(code, detail));
+  res.writeHead(problem.status, { ...problem.headers, ...headers, "content-length": Buffer.byteLength(problem.body) });
+  res.end(problem.body);
 }
 
 function isType(fn: RegisteredFunction, type: string): boolean {

@@ -1,8 +1,9 @@
 import type { Clock } from "../clock.js";
 import type { BrokerConfig } from "../config/schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
+import { providerLabel, UNKNOWN_PROVIDER_DETAIL } from "../http/provider-label.js";
 import { parseFlag } from "../http/request-params.js";
-import type { Logger } from "../log/logger.js";
+import type { LogFields, Logger } from "../log/logger.js";
 import type { ProviderRuntime } from "../providers/source-registry.js";
 import type { RotationService } from "../rotation/rotation-service.js";
 import type { RotationResult, RotationStatus } from "../rotation/rotation-types.js";
@@ -136,19 +137,28 @@ export class AdminService {
     try {
       return (await this.deps.tokens.authenticateOperator(authorization)).caller;
     } catch (error) {
-      this.audit(undefined, action, provider, toBrokerError(error).code);
+      const e = toBrokerError(error);
+      this.audit(undefined, action, provider, e.code, undefined, e.logFields);
       throw error;
     }
   }
 
   private runtime(provider: string): ProviderRuntime {
     const runtime = this.deps.providers.get(provider);
-    if (!runtime) throw new BrokerError("provider_not_found", `No provider named "${provider.slice(0, 64)}".`);
+    if (!runtime) throw new BrokerError("provider_not_found", UNKNOWN_PROVIDER_DETAIL);
     return runtime;
   }
 
-  private audit(caller: string | undefined, action: string, provider: string | undefined, outcome: string, fingerprint?: string): void {
-    this.deps.logger.log("info", "admin_action", { caller, action, provider, outcome, fingerprint });
+  private audit(
+    caller: string | undefined,
+    action: string,
+    provider: string | undefined,
+    outcome: string,
+    fingerprint?: string,
+    refusal?: LogFields,
+  ): void {
+    const label = provider === undefined ? undefined : providerLabel(provider, this.deps.config.providers);
+    this.deps.logger.log("info", "admin_action", { ...refusal, caller, action, provider: label, outcome, fingerprint });
   }
 }
 

@@ -3,6 +3,7 @@ import type { BrokerConfig } from "../config/schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
 import { parseMinTtl } from "../http/request-params.js";
 import type { Logger } from "../log/logger.js";
+import { providerLabel, UNKNOWN_PROVIDER_DETAIL } from "../http/provider-label.js";
 import type { TokenSource } from "../providers/credential.js";
 import type { CallerVerifier, VerifiedCaller } from "../callers/caller-verifier.js";
 import type { CallerPolicy } from "../callers/caller-policy.js";
@@ -91,8 +92,9 @@ export class TokenService {
   private denied(error: unknown, caller: string | undefined, provider: string): BrokerError {
     const e = toBrokerError(error);
     this.deps.logger.log(e.status >= 500 ? "warn" : "info", "token_denied", {
+      ...e.logFields,
       caller,
-      provider: safeProviderLabel(provider),
+      provider: providerLabel(provider, this.deps.config.providers),
       code: e.code,
       status: e.status,
     });
@@ -101,7 +103,7 @@ export class TokenService {
 
   sourceFor(provider: string): TokenSource {
     const source = this.deps.sources.get(provider);
-    if (!source) throw new BrokerError("provider_not_found", `No provider named "${safeProviderLabel(provider)}".`);
+    if (!source) throw new BrokerError("provider_not_found", UNKNOWN_PROVIDER_DETAIL);
     return source;
   }
 
@@ -111,9 +113,4 @@ export class TokenService {
     const caller = this.deps.policy.authorizeOperator(verified);
     return { caller, verified };
   }
-}
-
-/** Provider names come from the URL: echo them only when they look like a provider name. */
-function safeProviderLabel(provider: string): string {
-  return /^[a-z0-9][a-z0-9-]{0,62}$/.test(provider) ? provider : "(invalid name)";
 }

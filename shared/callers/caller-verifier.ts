@@ -1,12 +1,13 @@
-import { createRemoteJWKSet, customFetch, decodeJwt, errors, jwtVerify, type JWTVerifyGetKey } from "jose";
+import { decodeJwt, errors, jwtVerify, type JWTVerifyGetKey } from "jose";
 import { z } from "zod";
-import type { Clock } from "../clock.js";
+import type { Clock, Sleeper } from "../clock.js";
 import { JWS_ALGORITHMS, type IssuerConfig } from "../config/schema.js";
 import { ConfigError } from "../config/load.js";
 import { BrokerError } from "../errors/broker-error.js";
 import type { FetchLike } from "../http/fetch-like.js";
 import { fingerprint } from "../log/fingerprint.js";
 import { errorFields, type Logger } from "../log/logger.js";
+import { IssuerKeys, JwksUnavailableError } from "./issuer-keys.js";
 
 /** Who called, as proven by a verified token. Shared between requests: never mutate it. */
 export interface VerifiedCaller {
@@ -20,11 +21,13 @@ export interface VerifiedCaller {
 
 export interface CallerVerifierDeps {
   clock: Clock;
+  /** Times out JWKS fetches. */
+  sleeper: Sleeper;
   fetch: FetchLike;
   logger: Logger;
   /** Verified tokens kept until their exp; 0 turns the cache off. */
   cacheSize: number;
-  /** How long fetched signing keys are trusted before the JWKS is fetched again (default 10 min). */
+  /** How long fetched signing keys are used before the JWKS is re-fetched in the background (default 10 min). */
   jwksCacheMaxAgeMs?: number;
   /** Timeout of one JWKS fetch (default 5 s). */
   jwksTimeoutMs?: number;
@@ -53,6 +56,7 @@ const IdentityClaimsSchema = z.object({
 
 interface TrustedIssuer {
   key: string;
+  keys: IssuerKeys;
   getKey: JWTVerifyGetKey;
   options: {
     issuer: string;
@@ -61,11 +65,6 @@ interface TrustedIssuer {
     requiredClaims: string[];
     clockTolerance: number;
   };
-}
-
-/** Thrown by the key resolver when the issuer's JWKS cannot be obtained (the token is not at fault). */
-class JwksUnavailableError extends Error {
-  override readonly name = "JwksUnavailableError";
 }
 
 /**
@@ -83,12 +82,13 @@ export class CallerVerifier {
    * `endsWith` walked ~700 characters one by one), so a collision is merely a miss.
    */
   private readonly cache = new Map<string, { authorization: string; caller: VerifiedCaller }>();
+  /** Signature verifications run (cache misses that reached jose), for measurement and tests. */
+  signatureChecks = 0;
 
   constructor(
     issuers: Record<string, IssuerConfig>,
     private readonly deps: CallerVerifierDeps,
   ) {
-    const fetchJwks = deps.fetch;
     for (const [key, config] of Object.entries(issuers)) {
       const clash = this.byIss.get(config.issuer);
       if (clash) {
@@ -104,24 +104,22 @@ export class CallerVerifier {
           refused: config.algorithms.filter((alg) => !ASYMMETRIC.has(alg)),
         });
       }
-      const remote = createRemoteJWKSet(new URL(config.jwksUri), {
-        [customFetch]: (url, init) => fetchJwks(url, init),
-        timeoutDuration: deps.jwksTimeoutMs ?? 5000,
-        cacheMaxAge: deps.jwksCacheMaxAgeMs ?? 600_000,
+      const keys = new IssuerKeys({
+        issuer: key,
+        jwksUri: config.jwksUri,
+        clock: deps.clock,
+        sleeper: deps.sleeper,
+        fetch: deps.fetch,
+        logger: deps.logger,
+        refreshAfterMs: deps.jwksCacheMaxAgeMs ?? 600_000,
+        cooldownMs: config.jwksCooldownSec * 1000,
+        maxStaleMs: config.jwksMaxStaleSec * 1000,
+        timeoutMs: deps.jwksTimeoutMs ?? 5000,
       });
-      const getKey: JWTVerifyGetKey = async (header, token) => {
-        try {
-          return await remote(header, token);
-        } catch (error) {
-          // No (or several) keys for the token's kid/alg is the token's problem; anything else
-          // (network, timeout, non-200, malformed set) means the issuer is unavailable.
-          if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) throw error;
-          throw new JwksUnavailableError("JWKS unavailable", { cause: error });
-        }
-      };
       this.byIss.set(config.issuer, {
         key,
-        getKey,
+        keys,
+        getKey: keys.getKey,
         options: {
           issuer: config.issuer,
           audience: config.audience,
@@ -149,6 +147,12 @@ export class CallerVerifier {
    * The verified caller for this header if the cache holds it, synchronously: the request path
    * then creates no promise at all for the caller check. Undefined means "call verify()".
    */
+  /** JWKS fetches started for an issuer (by configuration key). */
+  jwksFetches(issuer: string): number {
+    for (const trusted of this.byIss.values()) if (trusted.key === issuer) return trusted.keys.fetches;
+    return 0;
+  }
+
   cached(authorization: string | null | undefined): VerifiedCaller | undefined {
     if (typeof authorization !== "string") return undefined;
     const key = authorization.slice(-CACHE_KEY_CHARS);
@@ -177,6 +181,7 @@ export class CallerVerifier {
     if (!trusted) throw this.reject(token, undefined, "issuer not trusted");
 
     let payload: unknown;
+    this.signatureChecks++;
     try {
       const result = await jwtVerify(token, trusted.getKey, {
         ...trusted.options,
@@ -185,9 +190,9 @@ export class CallerVerifier {
       payload = result.payload;
     } catch (error) {
       if (error instanceof JwksUnavailableError) {
-        this.deps.logger.log("warn", "caller_jwks_unavailable", { issuer: trusted.key, ...errorFields(error.cause) });
+        // IssuerKeys logged the failing fetches (one line per interval); nothing per request.
         throw new BrokerError("upstream_unavailable", "The caller token issuer's signing keys are unavailable; retry later.", {
-          cause: error.cause,
+          cause: error,
           retryAfterSec: RETRY_AFTER_SEC,
         });
       }
@@ -214,15 +219,18 @@ export class CallerVerifier {
     this.cache.set(authorization.slice(-CACHE_KEY_CHARS), { authorization, caller });
   }
 
-  /** Logs a fingerprint (never the token) and builds the 401 the caller sees. */
+  /**
+   * The 401 the caller sees. Not logged here: the route that answers writes one line per refusal
+   * (token_denied, admin_action) carrying these fields, a fingerprint of the token, never the token.
+   */
   private reject(token: string, issuer: string | undefined, reason: string, cause?: unknown): BrokerError {
-    this.deps.logger.log("info", "caller_rejected", {
+    const logFields = {
       issuer,
       reason,
       token: token.length > 0 ? fingerprint(token) : undefined,
       ...(cause === undefined ? {} : errorFields(cause)),
-    });
-    return new BrokerError("caller_unauthenticated", reason, cause === undefined ? {} : { cause });
+    };
+    return new BrokerError("caller_unauthenticated", reason, cause === undefined ? { logFields } : { cause, logFields });
   }
 }
 

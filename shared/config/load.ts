@@ -1,27 +1,49 @@
+import { readFileSync, statSync } from "node:fs";
 import { z } from "zod";
-import { ConfigSchema, referenceProblems, type BrokerConfig } from "./schema.js";
+import { crossFieldProblems } from "./cross-field.js";
+import { ConfigSchema, type BrokerConfig } from "./schema.js";
+import { formatPath, scanJson } from "./strict-json.js";
 
 /**
  * Parses configuration text. Every bad field is named, with its path, in one error so an operator
- * fixes the whole file in one go.
+ * fixes the whole file in one go: duplicate keys and reserved names, each field's own rules and
+ * the rules that span fields are all checked in the same run.
  */
 export function parseConfig(text: string, source = "config"): BrokerConfig {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    throw new ConfigError(`${source}: not valid JSON (${(error as Error).message})`, []);
+  const scanned = scanJson(text);
+  if (scanned.syntax !== undefined) {
+    throw new ConfigError(`${source}: not valid JSON (${scanned.syntax})`, [`(root): not valid JSON (${scanned.syntax})`]);
   }
-  const result = ConfigSchema.safeParse(raw);
-  if (!result.success) {
-    const problems = result.error.issues.map(formatIssue);
-    for (const reference of referenceProblems(raw)) {
-      const line = `${reference.path.map(String).join(".")}: ${reference.message}`;
-      if (!problems.includes(line)) problems.push(line);
-    }
+  const problems = [...scanned.problems];
+  const result = ConfigSchema.safeParse(scanned.value);
+  if (!result.success) problems.push(...result.error.issues.map(formatIssue));
+  for (const problem of crossFieldProblems(scanned.value)) {
+    const line = `${formatPath(problem.path)}: ${problem.message}`;
+    if (!problems.includes(line)) problems.push(line);
+  }
+  if (problems.length > 0 || !result.success) {
     throw new ConfigError(`${source}: ${problems.length} invalid field(s):\n  - ${problems.join("\n  - ")}`, problems);
   }
   return result.data;
+}
+
+/**
+ * Reads and parses the configuration file at `path`. A path that is a directory, missing or
+ * unreadable is named plainly (a start-up error, not a stack trace from deep inside the runtime).
+ */
+export function readConfigFile(path: string): BrokerConfig {
+  let text: string;
+  try {
+    if (statSync(path).isDirectory()) throw new ConfigError(`${path}: is a directory, not a configuration file`, [`${path}: is a directory`]);
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    const code = (error as { code?: unknown }).code;
+    const reason =
+      code === "ENOENT" ? "no such file" : code === "EACCES" || code === "EPERM" ? "permission denied" : `cannot be read (${String(code ?? "error")})`;
+    throw new ConfigError(`${path}: ${reason}`, [`${path}: ${reason}`]);
+  }
+  return parseConfig(text, path);
 }
 
 /** A configuration that cannot run. A start-up error, never an HTTP answer. */
@@ -36,6 +58,5 @@ export class ConfigError extends Error {
 }
 
 function formatIssue(issue: z.core.$ZodIssue): string {
-  const path = issue.path.length ? issue.path.map(String).join(".") : "(root)";
-  return `${path}: ${issue.message}`;
+  return `${formatPath(issue.path)}: ${issue.message}`;
 }

@@ -53,7 +53,9 @@ export const DeclarativeKeyApiSchema = z
     delete: z
       .object({
         method: z.enum(["DELETE", "POST"]).default("DELETE"),
-        path: Path.refine((p) => p.includes("{id}"), "must contain {id}"),
+        path: Path.refine((p) => p.includes("{id}"), "must contain {id}").describe(
+          'Path of the call that deletes a key, e.g. "/api-keys/{id}": every "{id}" is replaced by the id of the key to delete (URL-encoded). Required.',
+        ),
       })
       .strict(),
     verify: z
@@ -103,7 +105,9 @@ export const RotationSchema = z
       .number()
       .min(0)
       .default(120)
-      .describe("The previous key is deleted at the partner this long after the new one was promoted; must cover cache.defaultTtlSec + secrets.cacheTtlSec."),
+      .describe(
+        "The previous key is deleted at the partner this long after the new one was promoted. Must cover the longest time the old key may still be used: min(cache.defaultTtlSec, cache.maxTtlSec) + max(secrets.cacheTtlSec, secrets.maxStaleSec) seconds (120 min with the defaults); a shorter value is refused at start-up.",
+      ),
     maxAgeDays: z.number().positive().optional().describe('Status reports the key as "stale" beyond this age (operator mode).'),
     maxFailures: z
       .number()

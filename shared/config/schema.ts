@@ -200,6 +200,23 @@ export const IssuerSchema = z
     jwksUri: HttpUrl,
     algorithms: z.array(z.enum(JWS_ALGORITHMS)).min(1).default(["RS256"]),
     clockToleranceSec: z.number().int().min(0).max(300).default(30),
+    jwksCooldownSec: z
+      .number()
+      .int()
+      .min(1)
+      .max(300)
+      .default(5)
+      .describe(
+        "At most one JWKS fetch per this many seconds, whatever the outcome: a token whose kid is unknown triggers a fetch (a key published since the last one is accepted within this time), a flood of unknown kids or a failing issuer costs one request per interval.",
+      ),
+    jwksMaxStaleSec: z
+      .number()
+      .int()
+      .min(60)
+      .default(21_600)
+      .describe(
+        "While the JWKS endpoint fails, the last key set fetched is still used until it is this old (default 6 h); after that callers whose token is not cached get 503.",
+      ),
   })
   .strict();
 export type IssuerConfig = z.infer<typeof IssuerSchema>;
@@ -244,94 +261,8 @@ export const ConfigSchema = z
     verifiedCallerCacheSize: z.number().int().min(0).default(10_000).describe("Verified caller tokens kept until their exp."),
   })
   .strict()
-  .superRefine((config, ctx) => {
-    for (const problem of referenceProblems(config)) ctx.addIssue({ code: "custom", ...problem });
-    // Two rotating providers on one key secret would share one journal under two locks.
-    const rotatingSecrets = new Map<string, string>();
-    for (const [name, provider] of Object.entries(config.providers)) {
-      if (provider.kind !== "api-key" || !provider.rotation) continue;
-      // Key Vault secret names ignore case.
-      const names = [provider.key.secret, `${provider.key.secret}-rotation`].map((n) => n.toLowerCase());
-      const owner = names.map((n) => rotatingSecrets.get(n)).find((o) => o !== undefined);
-      if (owner !== undefined) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["providers", name, "key", "secret"],
-          message: `provider "${owner}" already rotates this secret or uses it as its journal; rotating providers need their own key secret`,
-        });
-        continue;
-      }
-      for (const n of names) rotatingSecrets.set(n, name);
-    }
-    for (const [name, provider] of Object.entries(config.providers)) {
-      if (provider.kind === "api-key" && provider.rotation?.mode === "partner-api" && provider.scheme !== "basic") {
-        // The partner key API is authenticated with the key itself, as Basic id:secret.
-        ctx.addIssue({ code: "custom", path: ["providers", name, "rotation", "mode"], message: '"partner-api" rotation needs scheme "basic"' });
-      }
-      if (provider.kind === "api-key" && provider.rotation?.mode === "partner-api") {
-        // Callers may hold a served key for its whole lifetime, and another instance may keep
-        // reading the old key secret from its cache for cacheTtlSec, or for maxStaleSec while the
-        // store fails (stale-if-error): the old key must outlive all of that.
-        const cachedSec = Math.max(config.secrets.cacheTtlSec, config.secrets.maxStaleSec);
-        const servedSec = Math.min(provider.cache.defaultTtlSec, provider.cache.maxTtlSec) + cachedSec;
-        if (provider.rotation.graceMinutes * 60 < servedSec) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["providers", name, "rotation", "graceMinutes"],
-            message: `must cover the time callers and instances may still use the old key (cache.defaultTtlSec + max(secrets.cacheTtlSec, secrets.maxStaleSec) = ${servedSec} s)`,
-          });
-        }
-      }
-    }
-  });
+  .describe(
+    "Token broker configuration. Rules that span fields (references between sections, rotation grace periods, key secrets of rotating providers) are checked at start-up with each field's own rules, and every problem is reported in one run.",
+  );
 
 export type BrokerConfig = z.infer<typeof ConfigSchema>;
-
-export interface ReferenceProblem {
-  path: (string | number)[];
-  message: string;
-}
-
-/**
- * Names that must point at something defined elsewhere in the file: a caller's issuer and
- * providers, an http-token provider's authProvider. Written against the raw JSON as well, so a
- * file with other errors still gets these named in the same report (zod skips object-level
- * refinements once a field fails).
- */
-export function referenceProblems(raw: unknown): ReferenceProblem[] {
-  const problems: ReferenceProblem[] = [];
-  const root = record(raw);
-  const issuers = record(root?.issuers);
-  const providers = record(root?.providers);
-  if (!root || !issuers || !providers) return problems;
-  for (const [name, value] of Object.entries(record(root.callers) ?? {})) {
-    const caller = record(value);
-    if (typeof caller?.issuer === "string" && !Object.hasOwn(issuers, caller.issuer)) {
-      problems.push({ path: ["callers", name, "issuer"], message: `unknown issuer "${caller.issuer}"` });
-    }
-    if (Array.isArray(caller?.providers)) {
-      caller.providers.forEach((p: unknown, i: number) => {
-        if (typeof p === "string" && !Object.hasOwn(providers, p)) {
-          problems.push({ path: ["callers", name, "providers", i], message: `unknown provider "${p}"` });
-        }
-      });
-    }
-  }
-  for (const [name, value] of Object.entries(providers)) {
-    const provider = record(value);
-    if (provider?.kind !== "http-token" || typeof provider.authProvider !== "string") continue;
-    const auth = record(providers[provider.authProvider]);
-    if (!Object.hasOwn(providers, provider.authProvider)) {
-      problems.push({ path: ["providers", name, "authProvider"], message: `unknown provider "${provider.authProvider}"` });
-    } else if (auth?.kind !== "api-key") {
-      // Minting goes through the auth provider's headers directly, outside the token cache:
-      // only a static key (no partner call of its own) keeps one upstream request per key.
-      problems.push({ path: ["providers", name, "authProvider"], message: "must be an api-key provider" });
-    }
-  }
-  return problems;
-}
-
-function record(value: unknown): Record<string, unknown> | undefined {
-  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-}

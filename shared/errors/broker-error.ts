@@ -1,9 +1,15 @@
+import type { LogFields } from "../log/logger.js";
 import { ERROR_STATUS, type ErrorCode } from "./codes.js";
 
 export interface BrokerErrorOptions {
   cause?: unknown;
   /** Seconds a client should wait before retrying (sent as `Retry-After`). */
   retryAfterSec?: number;
+  /**
+   * Log-safe facts about the refusal (never a secret or token: fingerprints only) for the one line
+   * that records it, written by whoever answers the request (token_denied, admin_action).
+   */
+  logFields?: LogFields;
 }
 
 /**
@@ -16,12 +22,14 @@ export class BrokerError extends Error {
   readonly code: ErrorCode;
   readonly detail: string;
   readonly retryAfterSec: number | undefined;
+  readonly logFields: LogFields | undefined;
 
   constructor(code: ErrorCode, detail: string, options: BrokerErrorOptions = {}) {
     super(`${code}: ${detail}`, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.detail = detail;
     this.retryAfterSec = options.retryAfterSec;
+    this.logFields = options.logFields;
   }
 
   get status(): number {

@@ -57,7 +57,7 @@ export class JsonLineLogger implements Logger {
       const known = this.frozenTails.get(fields);
       if (known !== undefined) return known;
     }
-    const json = JSON.stringify(fields);
+    const json = JSON.stringify(capFields(fields));
     const tail = json === "{}" ? "}" : "," + json.slice(1);
     if (frozen) this.frozenTails.set(fields, tail);
     return tail;
@@ -68,7 +68,7 @@ export class JsonLineLogger implements Logger {
 export class MemoryLogger implements Logger {
   readonly records: { level: LogLevel; event: string; fields: LogFields }[] = [];
   log(level: LogLevel, event: string, fields: LogFields = {}): void {
-    this.records.push({ level, event, fields });
+    this.records.push({ level, event, fields: capFields(fields) });
   }
   get lines(): string[] {
     return this.records.map((r) => JSON.stringify(r));
@@ -76,6 +76,37 @@ export class MemoryLogger implements Logger {
   events(event: string): LogFields[] {
     return this.records.filter((r) => r.event === event).map((r) => r.fields);
   }
+}
+
+/** Longest string a log field keeps: request-derived text (names, ids from tokens) is never logged whole. */
+export const MAX_LOG_FIELD_CHARS = 256;
+/** Most entries a list field keeps. */
+export const MAX_LOG_LIST_ENTRIES = 32;
+
+/**
+ * The one length rule for every log line: strings longer than MAX_LOG_FIELD_CHARS are cut (with
+ * how much was cut), lists longer than MAX_LOG_LIST_ENTRIES too. JSON serialization already
+ * escapes CR/LF and quotes, so a field cannot forge a line. Returns `fields` itself when nothing
+ * needed cutting (the common case: no copy).
+ */
+export function capFields(fields: LogFields): LogFields {
+  let capped: LogFields | undefined;
+  for (const name in fields) {
+    const value = fields[name];
+    let cut: LogFields[string] = value;
+    if (typeof value === "string" && value.length > MAX_LOG_FIELD_CHARS) {
+      cut = capString(value);
+    } else if (Array.isArray(value) && (value.length > MAX_LOG_LIST_ENTRIES || value.some((v) => v.length > MAX_LOG_FIELD_CHARS))) {
+      cut = value.slice(0, MAX_LOG_LIST_ENTRIES).map(capString);
+      if (value.length > MAX_LOG_LIST_ENTRIES) cut.push(`…(+${value.length - MAX_LOG_LIST_ENTRIES} more)`);
+    }
+    if (cut !== value) (capped ??= { ...fields })[name] = cut;
+  }
+  return capped ?? fields;
+}
+
+function capString(value: string): string {
+  return value.length <= MAX_LOG_FIELD_CHARS ? value : `${value.slice(0, MAX_LOG_FIELD_CHARS)}…(+${value.length - MAX_LOG_FIELD_CHARS} chars)`;
 }
 
 const LEVEL_RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };

@@ -97,10 +97,13 @@ export class PartnerRotation {
       steps.push(`retire previous key ${key.previous.id}`);
       if (keys.some((k) => k.id === key.previous?.id)) remaining--;
     }
-    const orphans = keys.filter((k) => isOwnOrphan(k, this.marker, protectedIds(key, journal, tagged)));
+    const inUse = protectedIds(key, journal, tagged);
+    const orphans = keys.filter((k) => isOwnOrphan(k, this.marker, inUse));
     const prefix = this.marker;
     plan.ownOrphans = orphans.map((k) => k.id);
-    plan.foreignKeys = keys.filter((k) => !k.name?.startsWith(prefix)).length;
+    // Foreign: keys this broker neither uses nor created. The current and previous keys may carry
+    // no marker (the first key is made by a person) but are the broker's to rotate and retire.
+    plan.foreignKeys = keys.filter((k) => !k.name?.startsWith(prefix) && !inUse.has(k.id)).length;
     plan.keysAtPartner = keys.length;
     plan.maxKeys = spec.maxKeys;
     if (orphans.length) steps.push(`delete ${orphans.length} orphaned broker key(s)`);

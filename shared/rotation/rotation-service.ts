@@ -3,6 +3,7 @@ import { expandKeyApi } from "../config/rotation-schema.js";
 import type { ProviderConfig } from "../config/schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
 import type { ErrorCode } from "../errors/codes.js";
+import { UNKNOWN_PROVIDER_DETAIL } from "../http/provider-label.js";
 import { errorFields } from "../log/logger.js";
 import type { SecretStore } from "../secrets/secret-store.js";
 import { PartnerKeyApi } from "./key-api.js";
@@ -131,7 +132,7 @@ export class RotationService {
 
   private engine(provider: string): Engine {
     const config = this.providerConfig(provider);
-    if (!config) throw new BrokerError("provider_not_found", `No provider named "${provider}".`);
+    if (!config) throw new BrokerError("provider_not_found", UNKNOWN_PROVIDER_DETAIL);
     const engine = this.engines.get(provider);
     if (!engine) throw new BrokerError("bad_request", `Provider "${provider}" has no key rotation configured.`);
     return engine;

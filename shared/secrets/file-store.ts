@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { statSync } from "node:fs";
 import { chmod, mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
@@ -10,7 +11,7 @@ import { assertSecretName, assertSecretVersion, SECRET_VERSION_PATTERN } from ".
 
 export interface FileSecretStoreDeps {
   clock: Clock;
-  /** Receives a warning for every unreadable version file (which is then skipped). */
+  /** Receives a warning for every unreadable version file. */
   logger?: Logger;
 }
 
@@ -44,13 +45,16 @@ interface VersionFile {
  * version. A version is written to a temp file, fsynced and renamed into place, so readers never
  * see a partial file and several processes can write the same secret at once without a
  * read-modify-write: each write creates its own file, nothing is ever overwritten, and "latest"
- * is simply the highest (createdOn, seq, version). Names are lower-cased on disk because Key Vault
+ * is simply the highest (createdOn, seq, version), and it is authoritative: a corrupt, disabled or
+ * vanished newest version is `secret_unavailable`, never answered with an older version. Names are lower-cased on disk because Key Vault
  * names are case-insensitive. Directories are 0700 and files 0600.
  */
 export class FileSecretStore implements SecretStore {
   private readonly logger: Logger | undefined;
   private readonly clock: Clock;
   private root: Promise<void> | undefined;
+  /** Lower-cased names this store has returned a latest version of (bounded by the names in the config). */
+  private readonly served = new Set<string>();
 
   constructor(
     private readonly dir: string,
@@ -70,11 +74,23 @@ export class FileSecretStore implements SecretStore {
       if (!secret) throw new SecretNotFoundError(name);
       return secret;
     }
-    for (let i = files.length - 1; i >= 0; i--) {
-      const secret = await this.readVersion(name, files[i]!);
-      if (secret?.enabled) return secret;
+    // The newest version is authoritative, as in Key Vault: when it cannot be used the secret is
+    // unavailable (an outage, so stale-if-error may keep serving the value read before), never
+    // silently replaced by an older version, which after a rotation may be a key being retired.
+    const newest = files.at(-1);
+    const key = name.toLowerCase();
+    if (newest === undefined) {
+      // A secret this store served before has vanished with its directory (or the whole store
+      // directory is gone): a broken store, not a deleted secret.
+      if (this.served.has(key)) throw new BrokerError("secret_unavailable", "A secret's files are missing from the local secret store.");
+      throw new SecretNotFoundError(name);
     }
-    throw new SecretNotFoundError(name);
+    const secret = await this.readVersion(name, newest);
+    if (!secret) throw new BrokerError("secret_unavailable", "The newest version of a secret in the local store is unreadable.");
+    // Key Vault answers 403 to a latest read when that version is disabled.
+    if (!secret.enabled) throw new BrokerError("secret_unavailable", "The newest version of a secret in the local store is disabled.");
+    this.served.add(key);
+    return secret;
   }
 
   async set(name: string, value: string, tags: Record<string, string> = {}): Promise<SecretVersion> {
@@ -139,7 +155,7 @@ export class FileSecretStore implements SecretStore {
     return files.sort(compareVersionFiles);
   }
 
-  /** A corrupt or foreign file is skipped with a warning: one bad file must not take the secret down. */
+  /** A corrupt or foreign file is undefined, with a warning that never quotes it. */
   private async readVersion(name: string, file: VersionFile): Promise<SecretVersion | undefined> {
     let text: string;
     try {
@@ -196,6 +212,19 @@ export class FileSecretStore implements SecretStore {
       throw unavailable("write", error);
     }
     await syncDir(dir);
+  }
+}
+
+/**
+ * Why `dir` cannot be the store's directory, checked once at start-up: a path that exists and is
+ * not a directory would otherwise surface as secret_unavailable on every request. A directory
+ * that does not exist yet is fine (created on first write).
+ */
+export function localDirProblem(dir: string): string | undefined {
+  try {
+    return statSync(dir).isDirectory() ? undefined : `"${dir}" exists and is not a directory`;
+  } catch (error) {
+    return isErrno(error, "ENOENT") ? undefined : `"${dir}" cannot be inspected (${String((error as { code?: unknown }).code ?? "error")})`;
   }
 }
 

@@ -15,7 +15,11 @@ export interface SecretVersion {
 export type SecretVersionInfo = Omit<SecretVersion, "value">;
 
 export interface SecretStore {
-  /** Latest enabled version (or the given one). Throws `SecretNotFoundError` or a `secret_unavailable` BrokerError. */
+  /**
+   * The latest version (or the given one). Throws `SecretNotFoundError`, or a `secret_unavailable`
+   * BrokerError when the store fails or its latest version cannot be used (disabled, unreadable):
+   * an older version is never returned in its place.
+   */
   get(name: string, version?: string): Promise<SecretVersion>;
   /** Writes a new version; the latest write wins (Key Vault has no compare-and-swap). */
   set(name: string, value: string, tags?: Record<string, string>): Promise<SecretVersion>;

@@ -18,7 +18,7 @@ import { ensureDevTls } from "../../dev/tls.js";
 import { CallerVerifier } from "../../shared/callers/caller-verifier.js";
 import { IssuerSchema } from "../../shared/config/schema.js";
 import { MemoryLogger } from "../../shared/log/logger.js";
-import { systemClock } from "../../functions/system.js";
+import { systemClock, systemSleeper } from "../../functions/system.js";
 
 const root = mkdtempSync(join(tmpdir(), "caller-issuer-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -124,7 +124,7 @@ describe("LocalCallerIssuer", () => {
 
       const verifier = new CallerVerifier(
         { demo: IssuerSchema.parse({ issuer: DEMO_ISSUER, audience: DEMO_AUDIENCE, jwksUri: `${served.url}${CALLER_ISSUER_JWKS_PATH}` }) },
-        { clock: systemClock, fetch: (url, init) => fetch(url, init), logger: new MemoryLogger(), cacheSize: 10 },
+        { clock: systemClock, sleeper: systemSleeper, fetch: (url, init) => fetch(url, init), logger: new MemoryLogger(), cacheSize: 10 },
       );
       const verified = await verifier.verify(`Bearer ${await issuer.mint("orders")}`);
       assert.equal(verified.issuer, "demo");

@@ -32,8 +32,10 @@ export class MemorySecretStore implements SecretStore {
     this.calls.push({ op: "get", name });
     this.fault("get", name);
     const versions = this.data.get(name) ?? [];
-    const found = version === undefined ? versions.filter((v) => v.enabled).at(-1) : versions.find((v) => v.version === version);
+    const found = version === undefined ? versions.at(-1) : versions.find((v) => v.version === version);
     if (!found) throw new SecretNotFoundError(name);
+    // The newest version is authoritative, as in Key Vault (403 on a disabled latest version).
+    if (version === undefined && !found.enabled) throw new BrokerError("secret_unavailable", "The newest version is disabled.");
     return { ...found, tags: { ...found.tags } };
   }
 

@@ -52,6 +52,24 @@ describe("composeBroker", () => {
     await single.close();
   });
 
+  it("refuses at start-up a secrets.localDir that is a file, naming the setting", async () => {
+    const demo = JSON.parse(readFileSync(configPath, "utf8"));
+    const file = join(dir, "not-a-dir");
+    writeFileSync(file, "x");
+    demo.secrets.localDir = file;
+    const path = join(dir, "file-dir.json");
+    writeFileSync(path, JSON.stringify(demo));
+    await assert.rejects(composeBroker({ ...options({}), env: { BROKER_CONFIG: path } }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /^secrets\.localDir: ".*not-a-dir" exists and is not a directory$/);
+      return true;
+    });
+  });
+
+  it("names a configuration path that is a directory", async () => {
+    await assert.rejects(composeBroker({ ...options({}), env: { BROKER_CONFIG: dir } }), /is a directory, not a configuration file/);
+  });
+
   it("stops on a bad app setting with the setting named", async () => {
     await assert.rejects(composeBroker(options({ KEY_VAULT_URL: "http://not-https" })), /KEY_VAULT_URL/);
   });

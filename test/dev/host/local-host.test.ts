@@ -77,7 +77,7 @@ describe("local host over HTTP", () => {
     for (const path of ["/api/nope", "/items/1/echo", "/", "/api"]) {
       const res = await fetch(url(path));
       assert.equal(res.status, 404, path);
-      assert.equal(await res.text(), "");
+      assert.equal(((await res.json()) as { code: string }).code, "route_not_found");
     }
   });
 

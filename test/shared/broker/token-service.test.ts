@@ -2,6 +2,7 @@ import { beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { TokenService } from "../../../shared/broker/token-service.js";
+import { systemSleeper } from "../../../functions/system.js";
 import { CallerPolicy } from "../../../shared/callers/caller-policy.js";
 import { CallerVerifier } from "../../../shared/callers/caller-verifier.js";
 import { parseConfig } from "../../../shared/config/load.js";
@@ -56,7 +57,7 @@ beforeEach(async () => {
     String(url) === JWKS_URI ? new Response(JSON.stringify(jwks), { headers: { "content-type": "application/json" } }) : new Response("", { status: 404 });
   service = new TokenService({
     config,
-    verifier: new CallerVerifier(config.issuers, { clock, fetch, logger, cacheSize: 100 }),
+    verifier: new CallerVerifier(config.issuers, { clock, sleeper: systemSleeper, fetch, logger, cacheSize: 100 }),
     policy: new CallerPolicy(config.callers),
     cache: new TokenCache({ clock, random: () => 0.5, logger }),
     sources: new Map([
@@ -141,6 +142,31 @@ describe("TokenService", () => {
     assert.equal(source.issueCalls.length, 2);
     await service.issue({ authorization: auth, provider: "ayyeka", minTtl: "0" });
     assert.equal(source.issueCalls.length, 2, "min_ttl=0 accepts the cached one");
+  });
+
+  it("writes exactly one line per rejected caller token, carrying the reason and a fingerprint", async () => {
+    const forged = (await token("orders")).replace(/\.[^.]+$/, ".AAAA");
+    await rejectsWith(service.issue({ authorization: `Bearer ${forged}`, provider: "ayyeka", minTtl: null }), "caller_unauthenticated");
+    assert.equal(logger.records.length, 1, logger.lines.join("\n"));
+    const [line] = logger.events("token_denied");
+    assert.equal(line?.code, "caller_unauthenticated");
+    assert.equal(line?.reason, "signature invalid");
+    assert.match(String(line?.token), /^sha256:[0-9a-f]{12}$/);
+    assert.equal(line?.provider, "ayyeka");
+  });
+
+  it("echoes no provider name that is not configured, even a well-formed one, in the problem or the log", async () => {
+    const auth = `Bearer ${await token("orders")}`;
+    for (const name of ["ghost-provider", "x".repeat(10_000), "a\r\nfake-line"]) {
+      const error = await Promise.resolve(service.issue({ authorization: auth, provider: name, minTtl: null })).then(
+        () => assert.fail("accepted"),
+        (e: BrokerError) => e,
+      );
+      assert.equal(error.code, "provider_not_found");
+      assert.ok(!error.detail.includes(name.slice(0, 5)), error.detail);
+    }
+    const lines = logger.lines.join("\n");
+    assert.ok(!lines.includes("ghost-provider") && !lines.includes("xxxxx") && !lines.includes("fake-line"));
   });
 
   it("never echoes a malformed provider name into the log", async () => {

@@ -10,6 +10,7 @@ import { IssuerSchema, type IssuerConfig } from "../../../shared/config/schema.j
 import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { ManualClock } from "../../support/manual-clock.js";
+import { systemSleeper } from "../../../functions/system.js";
 
 const ISSUER = "https://idp.test/tenant-a/v2.0";
 const AUDIENCE = "api://token-broker-test";
@@ -19,6 +20,8 @@ const CANARY = `CANARY-${randomBytes(8).toString("hex")}`;
 class JwksServer {
   requests = 0;
   failWith: number | undefined;
+  /** Served with 200 instead of the key set. */
+  body: string | undefined;
   private constructor(
     private readonly server: Server,
     readonly url: string,
@@ -34,7 +37,7 @@ class JwksServer {
         res.writeHead(self.failWith, { "content-type": "text/plain" }).end("down");
         return;
       }
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: self.keys }));
+      res.writeHead(200, { "content-type": "application/json" }).end(self.body ?? JSON.stringify({ keys: self.keys }));
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
@@ -48,6 +51,12 @@ class JwksServer {
       this.server.close(() => resolve());
     });
   }
+}
+
+/** Waits (real time, bounded) for background work such as a JWKS refresh nobody awaits. */
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.ok(condition(), "condition not met within 2 s");
 }
 
 type KeyPair = { privateKey: CryptoKey; publicKey: CryptoKey };
@@ -93,9 +102,15 @@ function verifier(
   issuers: Record<string, IssuerConfig> = { corp: issuerConfig() },
   deps: Partial<CallerVerifierDeps> = {},
 ): CallerVerifier {
-  // jwksCacheMaxAgeMs 0 makes jose fetch the JWKS on every real verification, so the fetch count
-  // equals the number of signature checks: a cache hit is visible as "no new fetch".
-  return new CallerVerifier(issuers, { clock, fetch: (url, init) => fetch(url, init), logger, cacheSize: 100, jwksCacheMaxAgeMs: 0, ...deps });
+  return new CallerVerifier(issuers, {
+    clock,
+    sleeper: systemSleeper,
+    fetch: (url, init) => fetch(url, init),
+    logger,
+    cacheSize: 100,
+    jwksCacheMaxAgeMs: 0,
+    ...deps,
+  });
 }
 
 interface SignOptions {
@@ -179,7 +194,7 @@ describe("CallerVerifier: valid tokens", () => {
     const token = await sign({ claims: { exp: Math.floor(clock.now() / 1000) - 10 } });
     await v.verify(`Bearer ${token}`);
     await v.verify(`Bearer ${token}`);
-    assert.equal(jwks.requests, 2);
+    assert.equal(v.signatureChecks, 2);
   });
 
   test("refuses a configuration in which two issuer keys share one iss", () => {
@@ -295,11 +310,13 @@ describe("CallerVerifier: rejected tokens", () => {
     assert.equal(jwks.requests, 0);
   });
 
-  test("logs each rejection with a fingerprint of the token, never the token", async () => {
+  test("describes each rejection for the route's one log line with a fingerprint of the token, and logs nothing itself", async () => {
     const v = verifier();
     const token = await sign({ claims: { aud: "api://someone-else" } });
-    await assertRejected(v, `Bearer ${token}`, "caller_unauthenticated", "audience not accepted");
-    const [entry] = logger.events("caller_rejected");
+    const error = await assertRejected(v, `Bearer ${token}`, "caller_unauthenticated", "audience not accepted");
+    assert.deepEqual(logger.records, []);
+    const entry = error.logFields;
+    assert.ok(!JSON.stringify(entry).includes(token.split(".")[2]!));
     assert.equal(entry?.reason, "audience not accepted");
     assert.equal(entry?.issuer, "corp");
     assert.match(String(entry?.token), /^sha256:[0-9a-f]{12}$/);
@@ -323,8 +340,101 @@ describe("CallerVerifier: issuer availability", () => {
     const token = await sign();
     await assertRejected(v, `Bearer ${token}`, "upstream_unavailable", /unavailable/);
     jwks.failWith = undefined;
+    clock.advance(5000); // the cool-down between two fetches
     assert.equal((await v.verify(`Bearer ${token}`)).id, "orders");
   });
+
+  test("keeps verifying with the last good keys while the JWKS endpoint fails, until jwksMaxStaleSec", async () => {
+    const v = verifier({ corp: issuerConfig({ jwksMaxStaleSec: 7200 }) });
+    await v.verify(`Bearer ${await sign()}`);
+    jwks.failWith = 500;
+    clock.advance(3_600_000); // past the 10 min refresh (0 here) and jose's old 10 min cache age
+    const fresh = `Bearer ${await sign({ claims: { jti: "fresh" } })}`;
+    assert.equal((await v.verify(fresh)).id, "orders");
+    await until(() => logger.events("caller_jwks_unavailable").length === 1);
+    assert.equal(jwks.requests, 2, "the refresh was tried");
+    clock.advance(3_600_000);
+    const late = `Bearer ${await sign({ claims: { jti: "late" } })}`;
+    const error = await assertRejected(v, late, "upstream_unavailable", /unavailable/);
+    assert.equal(error.status, 503);
+  });
+
+  test("a flood of unknown kids during an outage costs one fetch per cool-down, and each token is a 401", async () => {
+    const v = verifier({ corp: issuerConfig({ jwksCooldownSec: 5 }) });
+    await v.verify(`Bearer ${await sign()}`);
+    jwks.failWith = 500;
+    const before = jwks.requests;
+    for (let round = 0; round < 3; round++) {
+      clock.advance(5000);
+      const tokens = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => sign({ kid: `forged-${round}-${i}`, key: foreign.privateKey, claims: { jti: `${round}-${i}` } })),
+      );
+      const results = await Promise.allSettled(tokens.map((t) => v.verify(`Bearer ${t}`)));
+      for (const result of results) {
+        assert.equal(result.status, "rejected");
+        assert.equal((result.reason as BrokerError).code, "caller_unauthenticated");
+      }
+    }
+    assert.equal(jwks.requests - before, 3, "one fetch per cool-down, not one per token");
+    assert.equal(v.jwksFetches("corp"), jwks.requests);
+  });
+
+  test("writes one warn line per interval for repeated failures, with their count, and one line on recovery", async () => {
+    const v = verifier();
+    await v.verify(`Bearer ${await sign()}`);
+    jwks.failWith = 500;
+    for (let i = 0; i < 36; i++) {
+      clock.advance(5000); // 36 failed fetches over 180 s
+      await assertRejected(v, `Bearer ${await sign({ kid: `x${i}`, claims: { jti: String(i) } })}`, "caller_unauthenticated", "signature invalid");
+    }
+    const warns = logger.events("caller_jwks_unavailable");
+    assert.ok(warns.length >= 3 && warns.length <= 4, `${warns.length} warn lines`);
+    assert.equal(warns[0]?.keys_usable, true);
+    jwks.failWith = undefined;
+    clock.advance(5000);
+    await assertRejected(v, `Bearer ${await sign({ kid: "y" })}`, "caller_unauthenticated", "signature invalid");
+    assert.equal(logger.events("caller_jwks_recovered").length, 1);
+    const recovered = logger.events("caller_jwks_recovered")[0]!;
+    assert.equal(Number(recovered.failures_not_logged) + warns.reduce((sum, w) => sum + Number(w.failures), 0), 36, "every failure counted once");
+  });
+
+  test("accepts a key published after the last fetch once the cool-down has passed", async () => {
+    const v = verifier({ corp: issuerConfig({ jwksCooldownSec: 5 }) });
+    await v.verify(`Bearer ${await sign()}`);
+    const next = await generateKeyPair("RS256", { extractable: true });
+    const saved = jwks.keys;
+    jwks.keys = [...saved, await publicJwk(next, "k2")];
+    try {
+      const token = `Bearer ${await sign({ kid: "k2", key: next.privateKey })}`;
+      await assertRejected(v, token, "caller_unauthenticated", "signature invalid");
+      clock.advance(5000);
+      assert.equal((await v.verify(token)).id, "orders");
+    } finally {
+      jwks.keys = saved;
+    }
+  });
+
+  for (const [fault, body] of [
+    ["not JSON", "<html>maintenance</html>"],
+    ["an empty key set", JSON.stringify({ keys: [] })],
+    ["a 1 MB body", JSON.stringify({ keys: [{ kty: "RSA", n: "x".repeat(1024 * 1024) }] })],
+  ] as const) {
+    test(`keeps the last good keys when the JWKS endpoint answers 200 with ${fault}`, async () => {
+      const v = verifier();
+      await v.verify(`Bearer ${await sign()}`);
+      jwks.body = body;
+      try {
+        clock.advance(5000);
+        assert.equal((await v.verify(`Bearer ${await sign({ claims: { jti: "next" } })}`)).id, "orders");
+        await until(() => logger.events("caller_jwks_unavailable").length === 1);
+        assert.equal(v.jwksFetches("corp"), 2);
+        clock.advance(5000);
+        assert.equal((await v.verify(`Bearer ${await sign({ claims: { jti: "later" } })}`)).id, "orders");
+      } finally {
+        jwks.body = undefined;
+      }
+    });
+  }
 });
 
 describe("CallerVerifier: verified-token cache", () => {
@@ -332,13 +442,12 @@ describe("CallerVerifier: verified-token cache", () => {
     const v = verifier();
     const header = `Bearer ${await sign()}`;
     const first = await v.verify(header);
-    assert.equal(jwks.requests, 1);
+    assert.equal(v.signatureChecks, 1);
     jwks.failWith = 503;
     assert.equal(await v.verify(header), first);
     assert.equal(await v.verify(header.replace("Bearer", "bearer")), first);
-    assert.equal(jwks.requests, 1);
-    // A different token still needs the (failing) issuer: the hit above really was the cache.
-    await assertRejected(v, `Bearer ${await sign({ claims: { jti: "another" } })}`, "upstream_unavailable", /unavailable/);
+    assert.equal(v.signatureChecks, 1);
+    assert.equal(v.jwksFetches("corp"), 1, "no fetch for a cached token");
   });
 
   test("a cache hit costs a tiny fraction of a signature verification", async () => {
@@ -351,7 +460,7 @@ describe("CallerVerifier: verified-token cache", () => {
     const elapsed = performance.now() - started;
     // One RS256 verify alone costs ~130 µs, so 20,000 real verifications would take ~2.6 s.
     assert.ok(elapsed < 500, `20,000 cache hits took ${elapsed.toFixed(0)} ms`);
-    assert.equal(jwks.requests, 1);
+    assert.equal(v.signatureChecks, 1);
   });
 
   test("stops serving a cached token once the clock passes its exp", async () => {
@@ -360,7 +469,7 @@ describe("CallerVerifier: verified-token cache", () => {
     await v.verify(header);
     clock.advance(599_999);
     await v.verify(header);
-    assert.equal(jwks.requests, 1);
+    assert.equal(v.signatureChecks, 1);
     clock.advance(1);
     await assertRejected(v, header, "caller_unauthenticated", "token expired");
   });
@@ -371,7 +480,7 @@ describe("CallerVerifier: verified-token cache", () => {
     await v.verify(header);
     clock.advance(600_000 + 1000);
     assert.equal((await v.verify(header)).id, "orders");
-    assert.equal(jwks.requests, 2, "re-verified instead of served from the cache");
+    assert.equal(v.signatureChecks, 2, "re-verified instead of served from the cache");
     clock.advance(30_000);
     await assertRejected(v, header, "caller_unauthenticated", "token expired");
   });
@@ -380,13 +489,13 @@ describe("CallerVerifier: verified-token cache", () => {
     const v = verifier(undefined, { cacheSize: 2 });
     const [a, b, c] = await Promise.all(["a", "b", "c"].map(async (id) => `Bearer ${await sign({ claims: { azp: id } })}`));
     for (const header of [a, b, c]) await v.verify(header);
-    assert.equal(jwks.requests, 3);
+    assert.equal(v.signatureChecks, 3);
     await v.verify(c);
-    assert.equal(jwks.requests, 3, "c is cached");
+    assert.equal(v.signatureChecks, 3, "c is cached");
     await v.verify(a);
-    assert.equal(jwks.requests, 4, "a was evicted");
+    assert.equal(v.signatureChecks, 4, "a was evicted");
     await v.verify(b);
-    assert.equal(jwks.requests, 5, "b was evicted to make room for a");
+    assert.equal(v.signatureChecks, 5, "b was evicted to make room for a");
   });
 
   test("cacheSize 0 verifies every time", async () => {
@@ -394,7 +503,7 @@ describe("CallerVerifier: verified-token cache", () => {
     const header = `Bearer ${await sign()}`;
     await v.verify(header);
     await v.verify(header);
-    assert.equal(jwks.requests, 2);
+    assert.equal(v.signatureChecks, 2);
   });
 
   test("a forged token that shares a cached token's signature is verified in full, not served from the cache", async () => {
@@ -412,6 +521,6 @@ describe("CallerVerifier: verified-token cache", () => {
     const header = `Bearer ${await sign({ claims: { aud: "api://someone-else" } })}`;
     await assertRejected(v, header, "caller_unauthenticated", "audience not accepted");
     await assertRejected(v, header, "caller_unauthenticated", "audience not accepted");
-    assert.equal(jwks.requests, 2);
+    assert.equal(v.signatureChecks, 2);
   });
 });

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { errorFields, JsonLineLogger, type LogFields } from "../../../shared/log/logger.js";
+import { capFields, errorFields, JsonLineLogger, type LogFields } from "../../../shared/log/logger.js";
 import { ManualClock } from "../../support/manual-clock.js";
 
 test("writes one JSON object per line with time, level, event and the fields", () => {
@@ -75,4 +75,18 @@ test("errorFields keeps classes and codes but never messages", () => {
   const fields = errorFields(new Error("wrapper CANARY", { cause }));
   assert.deepEqual(fields.error_chain, ["Error", "Error:ECONNRESET"]);
   assert.doesNotMatch(JSON.stringify(fields), /CANARY/);
+});
+
+test("caps every string field and list at a fixed length, saying how much was cut", () => {
+  const lines: string[] = [];
+  const logger = new JsonLineLogger((line) => lines.push(line), new ManualClock());
+  logger.log("info", "e", { name: "n".repeat(10_000), short: "ok", list: Array.from({ length: 40 }, (_, i) => `${i}`.repeat(300)) });
+  assert.ok(lines[0]!.length < 12_000, `${lines[0]!.length} characters`);
+  const record = JSON.parse(lines[0]!);
+  assert.equal(record.name, `${"n".repeat(256)}…(+9744 chars)`);
+  assert.equal(record.short, "ok");
+  assert.equal(record.list.length, 33);
+  assert.equal(record.list.at(-1), "…(+8 more)");
+  const fields: LogFields = { a: "b" };
+  assert.equal(capFields(fields), fields, "nothing to cut: no copy");
 });

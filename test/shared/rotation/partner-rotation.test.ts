@@ -416,8 +416,15 @@ describe("partner-api rotation (Silverflow sandbox)", () => {
       "no key of another deployment was deleted",
     );
     const plan = await world.service().rotate(PROVIDER, { manual: true, dryRun: true });
-    assert.equal(plan.plan?.foreignKeys, 1 + 4, "the initial key and the other deployments' keys are foreign");
+    assert.equal(plan.plan?.foreignKeys, 4, "the other deployments' keys are foreign; the initial key, now previous, is not");
     assertClean(world, [result, plan]);
+  });
+
+  test("the dry-run plan does not count the current key (made by a person, unmarked) as foreign", async () => {
+    const world = dueWorld({ foreignKeys: 2 });
+    const plan = await world.service().rotate(PROVIDER, { manual: true, dryRun: true });
+    assert.equal(plan.plan?.keysAtPartner, 3);
+    assert.equal(plan.plan?.foreignKeys, 2);
   });
 
   test("a keyNamePrefix is required to be colon-free, and defaults to token-broker (the pre-prefix key names)", () => {

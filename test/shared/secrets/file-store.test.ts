@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -121,22 +121,50 @@ describe("FileSecretStore", () => {
     assert.equal((await store.get("mixed-case")).value, "v1");
   });
 
-  it("skips a corrupt version file with a warning that does not quote it", async () => {
+  it("a corrupt newest version is secret_unavailable, never answered with the older version; the warning does not quote it", async () => {
     const dir = freshDir();
     const clock = new ManualClock();
     const logger = new MemoryLogger();
     const store = new FileSecretStore(dir, { clock, logger });
     const good = await store.set("corrupt-test", "good-value");
     const canary = `CANARY-${randomBytes(8).toString("hex")}`;
-    // Newer than the good version, so it would be "latest" if it were readable.
+    // Newer than the good version: the newest version, which is authoritative.
     writeFileSync(join(dir, "corrupt-test", `${String(clock.now() + 5000).padStart(15, "0")}-000000-${"a".repeat(32)}.json`), `{"value":"${canary}"`, {
       mode: 0o600,
     });
-    assert.equal((await store.get("corrupt-test")).version, good.version);
+    await assert.rejects(store.get("corrupt-test"), (e: unknown) => e instanceof BrokerError && e.code === "secret_unavailable" && !e.message.includes(canary));
+    assert.equal((await store.get("corrupt-test", good.version)).value, "good-value", "a named version is still readable");
     assert.deepEqual((await store.listVersions("corrupt-test")).map((v) => v.version), [good.version]);
     await assert.rejects(store.get("corrupt-test", "a".repeat(32)), SecretNotFoundError);
     assert.ok(logger.events("secret_file_corrupt").length >= 1);
     assert.ok(logger.lines.every((l) => !l.includes(canary)));
+  });
+
+  it("a disabled newest version is secret_unavailable, as Key Vault's latest read is refused", async () => {
+    const dir = freshDir();
+    const clock = new ManualClock();
+    const store = new FileSecretStore(dir, { clock });
+    await store.set("disabled-test", "old");
+    clock.advance(1000);
+    const newest = await store.set("disabled-test", "new");
+    const [file] = readdirSync(join(dir, "disabled-test")).filter((f) => f.includes(newest.version));
+    const path = join(dir, "disabled-test", file!);
+    writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, "utf8")), enabled: false }));
+    await assert.rejects(store.get("disabled-test"), (e: unknown) => e instanceof BrokerError && e.code === "secret_unavailable");
+  });
+
+  it("a secret whose directory vanished after it was served is secret_unavailable (an outage), not missing", async () => {
+    const dir = freshDir();
+    const store = new FileSecretStore(dir, { clock: new ManualClock() });
+    await store.set("vanishing", "v");
+    assert.equal((await store.get("vanishing")).value, "v");
+    rmSync(join(dir, "vanishing"), { recursive: true });
+    await assert.rejects(store.get("vanishing"), (e: unknown) => e instanceof BrokerError && !(e instanceof SecretNotFoundError) && e.code === "secret_unavailable");
+    rmSync(dir, { recursive: true });
+    await assert.rejects(store.get("vanishing"), (e: unknown) => e instanceof BrokerError && !(e instanceof SecretNotFoundError));
+    await assert.rejects(store.get("never-served"), SecretNotFoundError, "a secret never served is simply missing");
+    await store.set("vanishing", "back");
+    assert.equal((await store.get("vanishing")).value, "back");
   });
 
   it("loses no version when two store instances write the same secret concurrently", async () => {
