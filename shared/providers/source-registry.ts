@@ -3,6 +3,7 @@ import { UpstreamCaller } from "../upstream/upstream-caller.js";
 import { ApiKeySource } from "./api-key-source.js";
 import type { TokenSource } from "./credential.js";
 import { EntraSource, type CredentialFactory } from "./entra-source.js";
+import { ManagedIdentityAssertions, type ManagedIdentityFactory } from "./managed-identity-assertions.js";
 import { HttpTokenSource } from "./http-token-source.js";
 import { OAuth2Source } from "./oauth2-source.js";
 import type { PartnerPlatform } from "../platform.js";
@@ -10,6 +11,8 @@ import type { PartnerPlatform } from "../platform.js";
 export interface SourceRegistryDeps extends PartnerPlatform {
   /** Tests and emulators may replace the @azure/identity credentials. */
   credentialFactory?: CredentialFactory;
+  /** Tests and emulators may replace the app's managed identity credential. */
+  managedIdentityFactory?: ManagedIdentityFactory;
 }
 
 export interface ProviderRuntime {
@@ -24,10 +27,12 @@ export interface ProviderRuntime {
  */
 export function buildSources(config: BrokerConfig, deps: SourceRegistryDeps): Map<string, ProviderRuntime> {
   const built = new Map<string, ProviderRuntime>();
+  // One per process: every federated provider presents the same identity's token.
+  const managedIdentity = new ManagedIdentityAssertions(deps.managedIdentityFactory);
   const build = (name: string): ProviderRuntime => {
     const existing = built.get(name);
     if (existing) return existing;
-    const runtime = create(name, config.providers[name]!, deps, build);
+    const runtime = create(name, config.providers[name]!, { ...deps, managedIdentity }, build);
     built.set(name, runtime);
     return runtime;
   };
@@ -38,7 +43,7 @@ export function buildSources(config: BrokerConfig, deps: SourceRegistryDeps): Ma
 function create(
   name: string,
   config: ProviderConfig,
-  deps: SourceRegistryDeps,
+  deps: SourceRegistryDeps & { managedIdentity: ManagedIdentityAssertions },
   build: (name: string) => ProviderRuntime,
 ): ProviderRuntime {
   const { secrets, fetch, clock } = deps;
@@ -52,7 +57,15 @@ function create(
     }
     case "entra": {
       const caller = upstream();
-      const source = new EntraSource({ name, config, secrets, clock, caller, credentialFactory: deps.credentialFactory });
+      const source = new EntraSource({
+        name,
+        config,
+        secrets,
+        clock,
+        caller,
+        credentialFactory: deps.credentialFactory,
+        managedIdentity: deps.managedIdentity,
+      });
       return { source, caller };
     }
     case "http-token": {
