@@ -174,8 +174,16 @@ export const OAuth2ProviderSchema = z
     kind: z.literal("oauth2"),
     tokenUrl: HttpUrl,
     clientId: ValueOrSecretSchema,
-    clientSecret: SecretRefSchema,
-    clientAuth: z.enum(["client_secret_basic", "client_secret_post"]).default("client_secret_basic"),
+    clientSecret: SecretRefSchema.optional().describe('Required with clientAuth "client_secret_basic" and "client_secret_post".'),
+    clientAuth: z
+      .enum(["client_secret_basic", "client_secret_post", "tls_client_auth"])
+      .default("client_secret_basic")
+      .describe(
+        'client_secret_basic / client_secret_post (RFC 6749 §2.3.1); tls_client_auth (RFC 8705 §2.1): no secret, the client is authenticated by tlsClientCertificate.',
+      ),
+    tlsClientCertificate: SecretRefSchema.optional().describe(
+      "Client certificate for mutual TLS with this provider's token endpoint only: a PEM holding the certificate and its unencrypted private key, or a PFX/PKCS#12 in base64 without a password (how Key Vault serves a certificate's secret). Required by tls_client_auth; also usable with the other methods when the partner demands mTLS on the transport.",
+    ),
     scope: z.string().min(1).optional(),
     params: z.record(z.string(), z.string()).default({}).describe("Extra form parameters, e.g. audience or resource."),
     tokenType: z
@@ -185,7 +193,15 @@ export const OAuth2ProviderSchema = z
       .describe('Token type served to callers whatever the partner says (e.g. "Bearer" for a partner answering "JWT").'),
     ...providerBase,
   })
-  .strict();
+  .strict()
+  .superRefine((p, ctx) => {
+    if (p.clientAuth === "tls_client_auth") {
+      if (p.tlsClientCertificate === undefined) ctx.addIssue({ code: "custom", path: ["tlsClientCertificate"], message: "required with tls_client_auth" });
+      if (p.clientSecret !== undefined) ctx.addIssue({ code: "custom", path: ["clientSecret"], message: "not sent with tls_client_auth: remove it" });
+    } else if (p.clientSecret === undefined) {
+      ctx.addIssue({ code: "custom", path: ["clientSecret"], message: `required with ${p.clientAuth}` });
+    }
+  });
 
 export const ApiKeyProviderSchema = z
   .object({

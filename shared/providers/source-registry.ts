@@ -3,6 +3,7 @@ import { UpstreamCaller } from "../upstream/upstream-caller.js";
 import { ApiKeySource } from "./api-key-source.js";
 import type { TokenSource } from "./credential.js";
 import { EntraSource, type CredentialFactory } from "./entra-source.js";
+import { ClientCertificateTransports, type CertificateFetchFactory } from "../http/client-certificate-transports.js";
 import { ManagedIdentityAssertions, type ManagedIdentityFactory } from "./managed-identity-assertions.js";
 import { HttpTokenSource } from "./http-token-source.js";
 import { OAuth2Source } from "./oauth2-source.js";
@@ -13,6 +14,8 @@ export interface SourceRegistryDeps extends PartnerPlatform {
   credentialFactory?: CredentialFactory;
   /** Tests and emulators may replace the app's managed identity credential. */
   managedIdentityFactory?: ManagedIdentityFactory;
+  /** Tests may replace the mutual-TLS HTTP client. */
+  certificateFetchFactory?: CertificateFetchFactory;
 }
 
 export interface ProviderRuntime {
@@ -29,10 +32,14 @@ export function buildSources(config: BrokerConfig, deps: SourceRegistryDeps): Ma
   const built = new Map<string, ProviderRuntime>();
   // One per process: every federated provider presents the same identity's token.
   const managedIdentity = new ManagedIdentityAssertions(deps.managedIdentityFactory);
+  // Loaded on first use: only apps with an mTLS provider pay for the second HTTP client.
+  const certificates = new ClientCertificateTransports(async () =>
+    deps.certificateFetchFactory ?? (await import("../http/undici-certificate-fetch.js")).undiciCertificateFetch,
+  );
   const build = (name: string): ProviderRuntime => {
     const existing = built.get(name);
     if (existing) return existing;
-    const runtime = create(name, config.providers[name]!, { ...deps, managedIdentity }, build);
+    const runtime = create(name, config.providers[name]!, { ...deps, managedIdentity, certificates }, build);
     built.set(name, runtime);
     return runtime;
   };
@@ -43,7 +50,7 @@ export function buildSources(config: BrokerConfig, deps: SourceRegistryDeps): Ma
 function create(
   name: string,
   config: ProviderConfig,
-  deps: SourceRegistryDeps & { managedIdentity: ManagedIdentityAssertions },
+  deps: SourceRegistryDeps & { managedIdentity: ManagedIdentityAssertions; certificates: ClientCertificateTransports },
   build: (name: string) => ProviderRuntime,
 ): ProviderRuntime {
   const { secrets, fetch, clock } = deps;
@@ -53,7 +60,7 @@ function create(
       return { source: new ApiKeySource({ name, config, secrets, clock }) };
     case "oauth2": {
       const caller = upstream();
-      return { source: new OAuth2Source({ name, config, secrets, fetch, clock, caller }), caller };
+      return { source: new OAuth2Source({ name, config, secrets, fetch, clock, caller, certificates: deps.certificates }), caller };
     }
     case "entra": {
       const caller = upstream();
