@@ -3,6 +3,7 @@ import { BrokerError } from "../errors/broker-error.js";
 import type { ClientCertificateTransports } from "../http/client-certificate-transports.js";
 import type { FetchLike } from "../http/fetch-like.js";
 import type { SecretStore, SecretVersion } from "../secrets/secret-store.js";
+import type { ClientAssertions } from "../signing/client-assertions.js";
 import { resolveValue } from "./headers.js";
 
 /** How one OAuth2 provider authenticates its token requests, resolved from the secret store. */
@@ -12,7 +13,7 @@ export interface OAuth2ClientAuth {
   /** The transport: this provider's own mutual-TLS connections, or the shared fetch. */
   fetch: FetchLike;
   /** Adds the client's identity (and proof, when it travels in the request) to one token request. */
-  apply(headers: Record<string, string>, body: URLSearchParams): void;
+  apply(headers: Record<string, string>, body: URLSearchParams): void | Promise<void>;
 }
 
 export interface OAuth2ClientAuthDeps {
@@ -20,7 +21,11 @@ export interface OAuth2ClientAuthDeps {
   fetch: FetchLike;
   /** Required by providers with a tlsClientCertificate. */
   certificates?: ClientCertificateTransports;
+  /** Required by private_key_jwt providers: their client assertions. */
+  assertions?: ClientAssertions;
 }
+
+const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 export async function prepareOAuth2ClientAuth(config: OAuth2ProviderConfig, deps: OAuth2ClientAuthDeps): Promise<OAuth2ClientAuth> {
   const { secrets } = deps;
@@ -49,6 +54,20 @@ export async function prepareOAuth2ClientAuth(config: OAuth2ProviderConfig, deps
     case "tls_client_auth":
       // RFC 8705 §2.1: the certificate on the connection is the proof; client_id names the client.
       return { versions, fetch, apply: (_headers, body) => body.set("client_id", id) };
+    case "private_key_jwt": {
+      const assertions = deps.assertions;
+      if (!assertions) throw new BrokerError("internal", "private_key_jwt is configured but no signer was wired.");
+      return {
+        versions,
+        fetch,
+        // RFC 7523 §2.2: a fresh assertion per request (unless the partner allows reuse).
+        apply: async (_headers, body) => {
+          body.set("client_id", id);
+          body.set("client_assertion_type", ASSERTION_TYPE);
+          body.set("client_assertion", await assertions.assertion(id, config.tokenUrl));
+        },
+      };
+    }
   }
 }
 

@@ -85,7 +85,7 @@ export class OAuth2Source implements TokenSource {
       // The grant and the client's identity are the broker's to state, not an extra parameter's.
       if (!RESERVED_PARAMS.has(name) && !(name === "scope" && config.scope)) body.set(name, value);
     }
-    auth.apply(headers, body);
+    await auth.apply(headers, body);
 
     // Taken before the request: expires_in counts from the partner's issue time, which is later.
     const requestedAt = clock.now();
@@ -115,7 +115,7 @@ export class OAuth2Source implements TokenSource {
   }
 }
 
-const RESERVED_PARAMS = new Set(["grant_type", "client_id", "client_secret"]);
+const RESERVED_PARAMS = new Set(["grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type"]);
 
 /**
  * Callers put the type in front of the token verbatim, so it must be a scheme partners accept:

@@ -4,6 +4,8 @@ import { ApiKeySource } from "./api-key-source.js";
 import type { TokenSource } from "./credential.js";
 import { EntraSource, type CredentialFactory } from "./entra-source.js";
 import { ClientCertificateTransports, type CertificateFetchFactory } from "../http/client-certificate-transports.js";
+import { ClientAssertions } from "../signing/client-assertions.js";
+import type { SigningKeys } from "../signing/signing-keys.js";
 import { ManagedIdentityAssertions, type ManagedIdentityFactory } from "./managed-identity-assertions.js";
 import { HttpTokenSource } from "./http-token-source.js";
 import { OAuth2Source } from "./oauth2-source.js";
@@ -16,6 +18,8 @@ export interface SourceRegistryDeps extends PartnerPlatform {
   managedIdentityFactory?: ManagedIdentityFactory;
   /** Tests may replace the mutual-TLS HTTP client. */
   certificateFetchFactory?: CertificateFetchFactory;
+  /** Signers of private_key_jwt providers. */
+  signingKeys?: SigningKeys;
 }
 
 export interface ProviderRuntime {
@@ -60,7 +64,9 @@ function create(
       return { source: new ApiKeySource({ name, config, secrets, clock }) };
     case "oauth2": {
       const caller = upstream();
-      return { source: new OAuth2Source({ name, config, secrets, fetch, clock, caller, certificates: deps.certificates }), caller };
+      const assertions =
+        config.signingKey && deps.signingKeys ? new ClientAssertions(deps.signingKeys.signerFor(name), config.assertion, clock) : undefined;
+      return { source: new OAuth2Source({ name, config, secrets, fetch, clock, caller, certificates: deps.certificates, assertions }), caller };
     }
     case "entra": {
       const caller = upstream();
