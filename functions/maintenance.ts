@@ -1,6 +1,6 @@
 import { app, type InvocationContext, type Timer } from "@azure/functions";
 import { runMaintenanceTimer } from "../shared/broker/maintenance-run.js";
-import { broker } from "./runtime.js";
+import { broker, maintenanceSchedule, ready } from "./runtime.js";
 
 /**
  * Timer `maintenance`: pre-warm, resume and start rotations, retire old keys, sweep orphans.
@@ -12,7 +12,10 @@ export async function maintenance(timer: Timer, context: InvocationContext): Pro
 }
 
 app.timer("maintenance", {
-  schedule: broker.env.MAINTENANCE_SCHEDULE,
+  schedule: maintenanceSchedule,
   runOnStartup: false,
   handler: maintenance,
 });
+
+// Registered first, then wait for the broker (README, "How function files register").
+await ready;

@@ -1,7 +1,7 @@
 import { app, type HttpRequest } from "@azure/functions";
 import { handleHttp } from "../shared/http/handle-http.js";
 import { jsonResult, type HttpResult } from "../shared/http/http-result.js";
-import { broker } from "./runtime.js";
+import { broker, ready } from "./runtime.js";
 
 /** POST /api/ops/providers/{provider}/refresh: fetch a new credential now (operator role). */
 export async function opsRefresh(request: HttpRequest): Promise<HttpResult> {
@@ -16,3 +16,6 @@ app.http("ops-refresh", {
   authLevel: "anonymous",
   handler: opsRefresh,
 });
+
+// Registered first, then wait for the broker (README, "How function files register").
+await ready;

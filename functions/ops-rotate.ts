@@ -1,7 +1,7 @@
 import { app, type HttpRequest } from "@azure/functions";
 import { handleHttp } from "../shared/http/handle-http.js";
 import { jsonResult, type HttpResult } from "../shared/http/http-result.js";
-import { broker } from "./runtime.js";
+import { broker, ready } from "./runtime.js";
 
 /** POST /api/ops/providers/{provider}/rotate[?dry_run=true]: rotate the partner key now (operator role). */
 export async function opsRotate(request: HttpRequest): Promise<HttpResult> {
@@ -21,3 +21,6 @@ app.http("ops-rotate", {
   authLevel: "anonymous",
   handler: opsRotate,
 });
+
+// Registered first, then wait for the broker (README, "How function files register").
+await ready;

@@ -1,7 +1,7 @@
 import { app, type HttpRequest } from "@azure/functions";
 import { handleHttp } from "../shared/http/handle-http.js";
 import { jsonResult, type HttpResult } from "../shared/http/http-result.js";
-import { broker } from "./runtime.js";
+import { broker, ready } from "./runtime.js";
 
 /** GET /api/ops/status: per-provider token, circuit and rotation state (operator role). */
 export async function opsStatus(request: HttpRequest): Promise<HttpResult> {
@@ -11,3 +11,6 @@ export async function opsStatus(request: HttpRequest): Promise<HttpResult> {
 }
 
 app.http("ops-status", { route: "ops/status", methods: ["GET"], authLevel: "anonymous", handler: opsStatus });
+
+// Registered first, then wait for the broker (README, "How function files register").
+await ready;

@@ -1,12 +1,19 @@
 import { app } from "@azure/functions";
-import { composeBroker } from "../shared/compose.js";
+import { composeBroker, type Broker } from "../shared/compose.js";
+import { maintenanceScheduleSetting } from "../shared/config/env.js";
 import { BatchedSink } from "../shared/log/batched-sink.js";
 import { systemClock, systemSleeper } from "./system.js";
 
 /**
  * The composition root's entry: the only place that hands the process environment, the real
  * clock and the global fetch to the broker. Every function file shares this one instance.
- * A bad configuration throws here, at load, naming every bad field.
+ *
+ * Composition starts when this module is imported but is never awaited here: a function file
+ * registers its functions first and only then awaits `ready` at its top level. The Node.js worker
+ * counts worker indexing as used only once a function has registered; an entry file that throws
+ * before that yields "0 functions", and the host then serves an empty app (every route 404) with
+ * the error only on stderr. Registered first, a bad configuration fails the worker's indexing
+ * instead, with every bad field in the error the host shows.
  */
 const logs = new BatchedSink(
   (chunk) => process.stdout.write(chunk),
@@ -15,17 +22,41 @@ const logs = new BatchedSink(
 );
 process.on("exit", logs.flush);
 
-export const broker = await composeBroker({
+/**
+ * The composed broker: a live binding, assigned when `ready` resolves. Handlers read it at call
+ * time; the host calls them only after every entry file, each awaiting `ready`, has loaded.
+ * Unassigned only if composition failed (see health.ts).
+ */
+export let broker!: Broker;
+
+/** Resolves once `broker` is assigned; rejects with the composition error (every bad field named). */
+export const ready: Promise<void> = composeBroker({
   env: process.env,
   clock: systemClock,
   sleeper: systemSleeper,
   random: Math.random,
   fetch: globalThis.fetch.bind(globalThis),
   sink: logs.sink,
+}).then((composed) => {
+  broker = composed;
 });
+// Until a function file awaits it, a rejection would be "unhandled", which the worker turns into
+// an uncaught exception and exits on. The files' own `await ready` still sees the rejection.
+ready.catch(() => undefined);
+
+/** True once `broker` is assigned. */
+export function composed(): boolean {
+  return (broker as Broker | undefined) !== undefined;
+}
+
+/**
+ * The maintenance timer's NCRONTAB, read without composing: a timer is registered with its
+ * schedule, before the configuration is known to be good.
+ */
+export const maintenanceSchedule = maintenanceScheduleSetting(process.env);
 
 // Close connections (Redis) when the host shuts the worker down, then write the last log lines.
 app.hook.appTerminate(async () => {
-  await broker.close();
+  if (composed()) await broker.close();
   logs.flush();
 });

@@ -1,7 +1,7 @@
 import { app, type HttpRequest } from "@azure/functions";
 import { handleHttp } from "../shared/http/handle-http.js";
 import { jsonTextResult, type HttpResult } from "../shared/http/http-result.js";
-import { broker } from "./runtime.js";
+import { broker, ready } from "./runtime.js";
 
 /**
  * GET /api/token/{provider}: a ready-to-use partner credential for an authenticated caller.
@@ -21,3 +21,6 @@ export function token(request: HttpRequest): HttpResult | Promise<HttpResult> {
 const ok = (body: string): HttpResult => jsonTextResult(200, body);
 
 app.http("token", { route: "token/{provider}", methods: ["GET"], authLevel: "anonymous", handler: token });
+
+// Registered first, then wait for the broker (README, "How function files register").
+await ready;

@@ -61,7 +61,13 @@ export type CoreLogLevel = "trace" | "debug" | "information" | "warning" | "erro
 export type CoreLogSink = (level: CoreLogLevel, category: string, message: string) => void;
 
 export interface LoadedModules {
+  /** Registered by the modules that loaded, and by the one that failed before it threw. */
   functions: RegisteredFunction[];
+  /**
+   * The first module whose import threw, and the error. As in the Node.js worker's startApp, the
+   * modules after it were not loaded.
+   */
+  failed: { module: string; error: unknown } | undefined;
   /** Modules (file URLs) that registered no function, e.g. because they were imported before the hook. */
   withoutFunctions: string[];
   /** Hooks of these modules plus global hooks, not disposed; a fresh array each call. */
@@ -99,6 +105,8 @@ export class Disposable {
 interface ModuleRecord {
   functions: RegisteredFunction[];
   hooks: RegisteredHook[];
+  /** Set when the import threw: ESM caches the failure too, so every later load sees it again. */
+  error?: { thrown: unknown };
 }
 
 export class FunctionsCoreRegistry {
@@ -175,7 +183,10 @@ export class FunctionsCoreRegistry {
     return () => this.sinks.delete(sink);
   }
 
-  /** Imports the modules one at a time (process-wide) so every registration has one owner. */
+  /**
+   * Imports the modules one at a time (process-wide) so every registration has one owner, and
+   * stops at the first that throws, like the worker's loop over its entry files.
+   */
   load(modules: readonly string[]): Promise<LoadedModules> {
     const run = this.queue.then(() => this.loadSerially(modules));
     this.queue = run.catch(() => undefined);
@@ -185,6 +196,7 @@ export class FunctionsCoreRegistry {
   private async loadSerially(modules: readonly string[]): Promise<LoadedModules> {
     const records: ModuleRecord[] = [];
     const withoutFunctions: string[] = [];
+    let failed: LoadedModules["failed"];
     for (const spec of modules) {
       const href = toHref(spec);
       let record = this.modules.get(href);
@@ -193,6 +205,8 @@ export class FunctionsCoreRegistry {
         this.loading = { href, record: fresh };
         try {
           await import(href);
+        } catch (error) {
+          fresh.error = { thrown: error };
         } finally {
           this.loading = undefined;
         }
@@ -200,10 +214,15 @@ export class FunctionsCoreRegistry {
         record = fresh;
       }
       records.push(record);
+      if (record.error) {
+        failed = { module: href, error: record.error.thrown };
+        break;
+      }
       if (record.functions.length === 0) withoutFunctions.push(href);
     }
     return {
       functions: records.flatMap((r) => r.functions),
+      failed,
       withoutFunctions,
       hooks: () => [...records.flatMap((r) => r.hooks), ...this.globalHooks].filter((h) => !h.disposed),
       hookVersion: () => this.hookVersion,

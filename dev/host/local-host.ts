@@ -3,11 +3,13 @@ import type { AddressInfo } from "node:net";
 import { z } from "zod";
 import { errorFields } from "../../shared/log/logger.js";
 import { installFunctionsCore, type RegisteredFunction } from "./functions-core.js";
+import { httpRoute, validateFunctions } from "./function-validation.js";
 import { readBody, toHttpRequest, TOO_LARGE, writeEmpty, writeHttpResult } from "./http-bridge.js";
 import { Invoker, type HostLog } from "./invoker.js";
 import { parseNcrontab } from "./ncrontab.js";
 import { RouteTable } from "./route-table.js";
 import { TimerScheduler, type TimerJob } from "./timer-scheduler.js";
+import { indexedFunctions } from "./worker-indexing.js";
 
 export type { RegisteredFunction } from "./functions-core.js";
 
@@ -45,7 +47,9 @@ const adminBodySchema = z.looseObject({ input: z.string().optional() });
  * their `app.http`/`app.timer` registrations through our `@azure/functions-core`, and serves them
  * over node:http (keep-alive) with the real `HttpRequest`/`InvocationContext` classes. Timers
  * follow their NCRONTAB schedules; `POST /admin/functions/{name}` runs one now (loopback only),
- * like the real host's admin API.
+ * like the real host's admin API. Start-up applies the worker's indexing rules (worker-indexing.ts)
+ * and the host's validation of what it indexes (function-validation.ts), and refuses to start on
+ * any failure, naming every problem.
  */
 export async function startLocalHost(options: LocalHostOptions): Promise<LocalHost> {
   const log: HostLog = options.log ?? ((line) => process.stdout.write(line + "\n"));
@@ -55,13 +59,10 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   let scheduler: TimerScheduler | undefined;
   try {
     const loaded = await registry.load(options.modules);
-    const functions = loaded.functions;
-    const byName = new Map<string, RegisteredFunction>();
-    for (const fn of functions) {
-      const key = fn.name.toLowerCase();
-      if (byName.has(key)) throw new Error(`two functions are named "${fn.name}"`);
-      byName.set(key, fn);
-    }
+    // The worker's rules first (what it would report), then the host's (what it would load).
+    const functions = indexedFunctions(loaded);
+    validateFunctions(functions, options.routePrefix ?? "api");
+    const byName = new Map(functions.map((fn) => [fn.name.toLowerCase(), fn]));
     for (const href of loaded.withoutFunctions) {
       log(`[host] warning: ${href} registered no functions (was it imported before the host started?)`);
     }
@@ -84,7 +85,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const env = options.env ?? process.env;
     for (const fn of functions) {
       if (isType(fn, "httpTrigger")) {
-        const route = typeof fn.trigger.route === "string" ? fn.trigger.route : fn.name;
+        const route = httpRoute(fn);
         const methods = Array.isArray(fn.trigger.methods) ? fn.trigger.methods.map(String) : undefined;
         routes.add(route, methods, fn);
       } else if (isType(fn, "timerTrigger")) {

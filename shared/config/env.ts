@@ -11,6 +11,8 @@ const Flag = z
   .optional()
   .transform((v) => v === "true" || v === "1");
 
+const DEFAULT_MAINTENANCE_SCHEDULE = "0 */5 * * * *";
+
 /**
  * The app settings the broker reads. Parsed once by the composition root from the environment it
  * is given (process.env in Azure and locally).
@@ -28,7 +30,7 @@ export const EnvSchema = z.object({
    * rotate (e.g. maximumInstanceCount 1). This acknowledges that.
    */
   ALLOW_IN_PROCESS_ROTATION_LOCK: Flag,
-  MAINTENANCE_SCHEDULE: z.string().min(1).default("0 */5 * * * *"),
+  MAINTENANCE_SCHEDULE: z.string().min(1).default(DEFAULT_MAINTENANCE_SCHEDULE),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
 
@@ -41,4 +43,13 @@ export function parseEnv(env: Record<string, string | undefined>): BrokerEnv {
     throw new Error(`Invalid app settings:\n  - ${lines.join("\n  - ")}`);
   }
   return result.data;
+}
+
+/**
+ * MAINTENANCE_SCHEDULE alone, without validating the other settings: the timer registers with it
+ * before the broker is composed. Never throws; the host checks the expression itself.
+ */
+export function maintenanceScheduleSetting(env: Record<string, string | undefined>): string {
+  const value = env.MAINTENANCE_SCHEDULE;
+  return value === undefined || value === "" ? DEFAULT_MAINTENANCE_SCHEDULE : value;
 }

@@ -11,6 +11,7 @@ export const ERROR_STATUS = {
   upstream_rejected: 502,
   upstream_unavailable: 503,
   secret_unavailable: 503,
+  broker_unavailable: 503,
   internal: 500,
 } as const;
 
@@ -25,5 +26,6 @@ export const ERROR_TITLES: Record<ErrorCode, string> = {
   upstream_rejected: "Partner rejected the credentials",
   upstream_unavailable: "Partner unavailable",
   secret_unavailable: "Secret store unavailable",
+  broker_unavailable: "Broker not started",
   internal: "Internal error",
 };
