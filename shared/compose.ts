@@ -151,7 +151,17 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
       }
     },
   });
-  const admin = new AdminService({ config, tokens, cache, providers, rotation, clock, logger, sharedCache: fleetCache?.status });
+  const admin = new AdminService({
+    config,
+    tokens,
+    cache,
+    providers,
+    rotation,
+    clock,
+    logger,
+    sharedCache: fleetCache?.status,
+    signingKeys,
+  });
   logger.log("info", "broker_started", {
     providers: Object.keys(config.providers),
     secret_store: env.KEY_VAULT_URL ? "key-vault" : "local-file",

@@ -10,6 +10,8 @@ import { PemSigner } from "./pem-signer.js";
 
 /** Publish a version this long before it signs when the key is rotated outside the broker. */
 const DEFAULT_PUBLISH_OVERLAP_MIN = 60;
+/** The longest a partner is told to cache /api/jwks. */
+const JWKS_MAX_AGE_SEC = 300;
 /** Clock skew a partner may allow on an assertion's exp, on top of its lifetime. */
 const ASSERTION_SKEW_MS = 5 * 60_000;
 
@@ -21,6 +23,17 @@ export interface SigningKeysDeps {
   defaultVaultUrl?: string;
   /** Builds the keys client of a vault (Azure SDK, loaded only when a vault key is configured). */
   keyClient: (vaultUrl: string) => Promise<KeyClient>;
+}
+
+export interface SigningKeyRotation {
+  provider: string;
+  dry_run: boolean;
+  signing?: string;
+  published: string[];
+  created?: string;
+  disabled?: string[];
+  would_create?: boolean;
+  would_disable?: string[];
 }
 
 export interface SigningKeyStatus {
@@ -61,6 +74,15 @@ export class SigningKeys {
     };
   }
 
+  /**
+   * How long partners may cache /api/jwks: at most 5 minutes, and never longer than half the
+   * shortest publication overlap, so a partner honouring it sees a new version before it signs.
+   */
+  jwksMaxAgeSec(): number {
+    const overlaps = this.providers.map(([, p]) => (p.signingKey.rotation?.publishOverlapMinutes ?? DEFAULT_PUBLISH_OVERLAP_MIN) * 60);
+    return Math.floor(Math.min(JWKS_MAX_AGE_SEC, ...overlaps.map((s) => s / 2)));
+  }
+
   /** Every published public key, each kid once. */
   async jwks(): Promise<{ keys: PublicJwk[] }> {
     const all = await Promise.all(this.providers.map(([name]) => this.load(name).then((s) => s.publicKeys())));
@@ -69,16 +91,23 @@ export class SigningKeys {
     return { keys: [...byKid.values()] };
   }
 
-  /** Rotation steps of every vault key with a rotation policy (maintenance timer; dry run for operators). */
-  async rotate(dryRun: boolean): Promise<{ provider: string; created?: string; disabled: string[]; signing?: string }[]> {
-    const results = [];
-    for (const [name, p] of this.providers) {
-      if (!p.signingKey.rotation) continue;
-      const signer = (await this.load(name)) as KeyVaultSigner;
-      const { plan, created, disabled } = await signer.rotate(dryRun);
-      results.push({ provider: name, created, disabled: dryRun ? plan.retire : disabled, signing: plan.signing });
-    }
-    return results;
+  /** Providers whose signing key the broker rotates. */
+  rotating(): string[] {
+    return this.providers.filter(([, p]) => p.signingKey.rotation).map(([name]) => name);
+  }
+
+  /** One rotation step of a provider's vault key (maintenance timer; operators, with a dry run). */
+  async rotate(provider: string, dryRun: boolean): Promise<SigningKeyRotation> {
+    if (!this.rotating().includes(provider)) throw new BrokerError("bad_request", `Provider "${provider}" has no signing key rotation configured.`);
+    const signer = (await this.load(provider)) as KeyVaultSigner;
+    const { plan, created, disabled } = await signer.rotate(dryRun);
+    return {
+      provider,
+      dry_run: dryRun,
+      signing: plan.signing,
+      published: plan.publish,
+      ...(dryRun ? { would_create: plan.create, would_disable: plan.retire } : { created, disabled }),
+    };
   }
 
   async status(): Promise<SigningKeyStatus[]> {
