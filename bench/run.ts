@@ -107,6 +107,7 @@ async function main(s: BenchSettings): Promise<void> {
   const env = demo;
   const brokerEnv = {
     ...withDevCa(process.env, tls),
+    ...env.appSettings,
     BROKER_CONFIG: env.configPath,
     KEY_VAULT_URL: undefined,
     REDIS_URL: undefined,

@@ -36,6 +36,7 @@ async function main(): Promise<void> {
   }
   if (demo) {
     process.env.BROKER_CONFIG = demo.configPath;
+    Object.assign(process.env, demo.appSettings);
     delete process.env.KEY_VAULT_URL; // the demo always uses the local store
   }
   process.env.MAINTENANCE_SCHEDULE ??= "0 */5 * * * *";

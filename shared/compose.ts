@@ -19,6 +19,7 @@ import { InProcessLock } from "./rotation/in-process-lock.js";
 import { journalSecretName } from "./rotation/journal.js";
 import type { Lock } from "./rotation/lock.js";
 import { RotationService } from "./rotation/rotation-service.js";
+import { SigningKeys } from "./signing/signing-keys.js";
 
 export interface ComposeOptions {
   /** App settings (process.env in Azure and locally). */
@@ -46,6 +47,8 @@ export interface Broker {
   tokens: TokenService;
   rotation: RotationService;
   admin: AdminService;
+  /** Keys that sign private_key_jwt assertions: /api/jwks and their rotation. */
+  signingKeys: SigningKeys;
   /** Releases connections (Redis) so the process can exit. */
   close(): Promise<void>;
 }
@@ -68,7 +71,21 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     ttlMs: config.secrets.cacheTtlSec * 1000,
     maxStaleMs: config.secrets.maxStaleSec * 1000,
   });
+  const signingKeys = new SigningKeys({
+    config,
+    // Signing keys held as PEM secrets are read through the cache like any secret.
+    secrets,
+    clock,
+    defaultVaultUrl: env.KEY_VAULT_URL,
+    keyClient: async (vaultUrl) => {
+      const { KeyClient } = await import("@azure/keyvault-keys");
+      return new KeyClient(vaultUrl, azureCredential(), {
+        disableChallengeResourceVerification: env.KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION,
+      });
+    },
+  });
   const providers = buildSources(config, {
+    signingKeys,
     secrets,
     fetch,
     clock,
@@ -133,7 +150,17 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
       }
     },
   });
-  const admin = new AdminService({ config, tokens, cache, providers, rotation, clock, logger, sharedCache: fleetCache?.status });
+  const admin = new AdminService({
+    config,
+    tokens,
+    cache,
+    providers,
+    rotation,
+    clock,
+    logger,
+    sharedCache: fleetCache?.status,
+    signingKeys,
+  });
   logger.log("info", "broker_started", {
     providers: Object.keys(config.providers),
     secret_store: env.KEY_VAULT_URL ? "key-vault" : "local-file",
@@ -142,7 +169,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
   const close = async () => {
     await fleetCache?.close();
   };
-  return { config, env, logger, secrets, providers, cache, tokens, rotation, admin, close };
+  return { config, env, logger, secrets, providers, cache, tokens, rotation, admin, signingKeys, close };
 }
 
 /**

@@ -20,6 +20,11 @@ export interface DemoEnvironment {
   configPath: string;
   config: BrokerConfig;
   secretsDir: string;
+  /**
+   * App settings the broker process needs besides BROKER_CONFIG: the managed identity endpoint
+   * (served by the sandbox, as the Functions host serves IDENTITY_ENDPOINT in Azure).
+   */
+  appSettings: Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -57,7 +62,8 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     const store = new FileSecretStore(secretsDir, { clock: systemClock });
     for (const [name, value] of Object.entries(sandbox.secrets)) await store.set(name, value, { source: "sandbox" });
 
-    return { sandbox, issuer, configPath, config, secretsDir, close: () => sandbox.close() };
+    const appSettings = sandbox.authority.managedIdentityEnv();
+    return { sandbox, issuer, configPath, config, secretsDir, appSettings, close: () => sandbox.close() };
   } catch (error) {
     await sandbox.close();
     throw error;

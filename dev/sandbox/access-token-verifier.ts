@@ -25,7 +25,8 @@ export type BearerCheck = { ok: true; claims: AccessTokenClaims } | { ok: false;
 export async function checkEntraBearer(
   req: IncomingMessage,
   verifier: AccessTokenVerifier,
-  expected: { audience: string; tenantId: string; clientId: string },
+  /** clientId: the app registration, or several the partner has granted access. */
+  expected: { audience: string; tenantId: string; clientId: string | readonly string[] },
 ): Promise<BearerCheck> {
   const header = singleHeader(req.headers.authorization);
   if (header === undefined) return { ok: false, reason: "missing Authorization header" };
@@ -34,6 +35,7 @@ export async function checkEntraBearer(
   const claims = await verifier.verifyAccessToken(token, { audience: expected.audience, tenantId: expected.tenantId });
   if (!claims) return { ok: false, reason: "bearer token is invalid, expired or for another audience" };
   const client = claims.azp ?? claims.appid;
-  if (client !== undefined && client !== expected.clientId) return { ok: false, reason: "bearer token was issued to another client" };
+  const allowed = typeof expected.clientId === "string" ? [expected.clientId] : expected.clientId;
+  if (client !== undefined && !allowed.includes(String(client))) return { ok: false, reason: "bearer token was issued to another client" };
   return { ok: true, claims };
 }

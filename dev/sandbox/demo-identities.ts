@@ -22,6 +22,22 @@ export const KALIBRATE = {
   userAgent: "API-CLIENT",
 } as const;
 
+/**
+ * The broker's own managed identity (system-assigned, in the app's home tenant), and a second
+ * Kalibrate app registration that trusts it through a federated identity credential instead of
+ * holding a client secret.
+ */
+export const BROKER_IDENTITY = {
+  tenantId: "0b7e4a51-6c2d-4e8f-9a10-b40c0e000001",
+  principalId: "3c9f2d14-8a6b-4f0e-b1d2-b40c0e00a11d",
+  clientId: "91e5c7a0-2f3b-4d6e-8a9c-b40c0e00c11d",
+  exchangeAudience: "api://AzureADTokenExchange",
+} as const;
+
+export const KALIBRATE_FEDERATED = {
+  clientId: "6a1d9e3f-4b7c-4c2a-9e5d-7551c300fed1",
+} as const;
+
 export const AYYEKA = {
   clientKey: "ayk-demo-client",
 } as const;

@@ -3,6 +3,13 @@ import { EventEmitter } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { calculateJwkThumbprint, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT, type JWK, type JWTPayload } from "jose";
 import { z } from "zod";
+import {
+  isFederatedAssertion,
+  managedIdentityToken,
+  verifyFederatedAssertion,
+  type FederatedCredential,
+  type SandboxManagedIdentity,
+} from "./entra-federation.js";
 import { sendJson, type SandboxHandler } from "./route.js";
 
 /** An app registration in the sandbox tenant. */
@@ -14,6 +21,8 @@ export interface EntraClient {
   certificatePem?: string;
   /** Scopes this client may request, e.g. "api://p1-test/.default", "https://servicebus.azure.net/.default". */
   allowedScopes: string[];
+  /** Workload identity federation: tokens of these issuers/subjects are accepted as client assertions. */
+  federatedCredentials?: FederatedCredential[];
 }
 
 /** Consumed one per token request, in order: lets tests and demos script an unreliable authority. */
@@ -30,6 +39,8 @@ export interface EntraAuthorityOptions {
   /** Entra's usual answer (and what Kalibrate and Flowe document). */
   tokenLifetimeSec?: number;
   clients: EntraClient[];
+  /** The Function App's managed identities, served at `/msi/token` like the Functions host's identity endpoint. */
+  managedIdentities?: SandboxManagedIdentity[];
 }
 
 export interface VerifyAccessTokenOptions {
@@ -41,6 +52,11 @@ const ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const ASSERTION_ALGORITHMS = ["RS256", "PS256"];
 /** Entra accepts client assertions and tokens within five minutes of skew. */
 const CLOCK_SKEW_SEC = 300;
+
+/** Where the managed identity endpoint is served, and the header secret it requires (App Service's X-IDENTITY-HEADER). */
+const IDENTITY_PATH = "/msi/token";
+/** How long managed identity tokens live (App Service: about a day). */
+const IDENTITY_TOKEN_LIFETIME_SEC = 86_400;
 
 const PATH = /^\/([^/]+)\/(v2\.0\/\.well-known\/openid-configuration|discovery\/v2\.0\/keys|oauth2\/v2\.0\/token)$/;
 
@@ -94,6 +110,9 @@ export class EntraAuthority {
   private readonly now: () => number;
   private readonly lifetimeSec: number;
   private readonly signingKey: Promise<SigningKey>;
+  private readonly identityHeader = randomUUID();
+  /** Requests to the managed identity endpoint, refused ones included. */
+  identityRequests = 0;
 
   constructor(private readonly options: EntraAuthorityOptions) {
     this.now = options.now ?? Date.now;
@@ -125,6 +144,11 @@ export class EntraAuthority {
   /** Token requests (faulted ones included) that named this client and exactly this scope string. */
   requestsFor(clientId: string, scope: string): number {
     return this.perClientScope.get(`${clientId} ${scope}`) ?? 0;
+  }
+
+  /** The app settings the Functions host sets for its managed identity; MSAL reads them from the environment. */
+  managedIdentityEnv(): { IDENTITY_ENDPOINT: string; IDENTITY_HEADER: string } {
+    return { IDENTITY_ENDPOINT: `${this.origin()}${IDENTITY_PATH}`, IDENTITY_HEADER: this.identityHeader };
   }
 
   issuer(tenantId: string): string {
@@ -172,6 +196,7 @@ export class EntraAuthority {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse, body: Buffer, url: URL): Promise<boolean> {
+    if (url.pathname === IDENTITY_PATH) return this.identity(req, res, url);
     const match = PATH.exec(url.pathname);
     if (!match) return false;
     const tenantId = decodeURIComponent(match[1]!);
@@ -182,6 +207,23 @@ export class EntraAuthority {
     if (endpoint.startsWith("v2.0")) return sendJson(res, 200, this.openIdConfiguration(tenantId));
     const key = await this.signingKey;
     return sendJson(res, 200, { keys: [{ ...key.jwk, kid: key.kid, use: "sig", alg: "RS256" }] });
+  }
+
+  private async identity(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    this.identityRequests++;
+    if (req.method !== "GET") return sendJson(res, 405, { error: "method_not_allowed" }, { allow: "GET" });
+    if (req.headers["x-identity-header"] !== this.identityHeader) {
+      return sendJson(res, 401, { statusCode: 401, message: "X-IDENTITY-HEADER is missing or wrong" });
+    }
+    const answer = await managedIdentityToken(
+      url,
+      this.options.managedIdentities ?? [],
+      await this.signingKey,
+      (tenantId) => this.issuer(tenantId),
+      this.now(),
+      IDENTITY_TOKEN_LIFETIME_SEC,
+    );
+    return sendJson(res, answer.status, answer.body);
   }
 
   /** Everything MSAL checks (issuer, authorization/token endpoints, jwks_uri) plus Entra's usual fields. */
@@ -298,7 +340,10 @@ export class EntraAuthority {
       if (form.client_assertion_type !== ASSERTION_TYPE) {
         return new EntraErrorResponse(400, "invalid_request", 50027, "client_assertion_type must be " + ASSERTION_TYPE + ".");
       }
-      const failure = await this.verifyAssertion(form.client_assertion, client, tenantId);
+      const failure =
+        client.federatedCredentials && isFederatedAssertion(form.client_assertion, client.clientId)
+          ? await this.verifyFederated(form.client_assertion, client.federatedCredentials)
+          : await this.verifyAssertion(form.client_assertion, client, tenantId);
       if (failure) return failure;
       authMethod = "2";
     } else {
@@ -349,6 +394,11 @@ export class EntraAuthority {
       .setExpirationTime(nowSec + this.lifetimeSec)
       .sign(key.privateKey);
     return { token_type: "Bearer", expires_in: this.lifetimeSec, ext_expires_in: this.lifetimeSec, access_token: accessToken };
+  }
+
+  private async verifyFederated(assertion: string, credentials: FederatedCredential[]): Promise<EntraErrorResponse | undefined> {
+    const failure = await verifyFederatedAssertion(assertion, credentials, await this.signingKey, this.now(), CLOCK_SKEW_SEC);
+    return failure && new EntraErrorResponse(failure.status, failure.error, failure.code, failure.description);
   }
 
   /** RFC 7523 client assertion, as MSAL builds it: RS256 (x5t) or PS256 (x5t#S256), iss = sub = client, aud = token endpoint. */

@@ -1,14 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { checkEntraBearer, type AccessTokenVerifier } from "./access-token-verifier.js";
 import { singleHeader } from "./credentials.js";
-import { KALIBRATE } from "./demo-identities.js";
+import { KALIBRATE, KALIBRATE_FEDERATED } from "./demo-identities.js";
 import { nextFault, type HttpFault } from "./faults.js";
 import { sendJson, type SandboxHandler } from "./route.js";
 
 export interface KalibrateSandboxOptions {
   verifier: AccessTokenVerifier;
   tenantId?: string;
-  clientId?: string;
+  /** The app registrations granted access: by default the secret-based one and the federated one. */
+  clientIds?: readonly string[];
 }
 
 /**
@@ -30,12 +31,12 @@ export class KalibrateSandbox {
 
   readonly #verifier: AccessTokenVerifier;
   readonly #tenantId: string;
-  readonly #clientId: string;
+  readonly #clientIds: readonly string[];
 
   constructor(options: KalibrateSandboxOptions) {
     this.#verifier = options.verifier;
     this.#tenantId = options.tenantId ?? KALIBRATE.tenantId;
-    this.#clientId = options.clientId ?? KALIBRATE.clientId;
+    this.#clientIds = options.clientIds ?? [KALIBRATE.clientId, KALIBRATE_FEDERATED.clientId];
     this.handler = (req, res, _body, url) => this.#handle(req, res, url);
   }
 
@@ -54,7 +55,7 @@ export class KalibrateSandbox {
     const bearer = await checkEntraBearer(req, this.#verifier, {
       audience: KALIBRATE.audience,
       tenantId: this.#tenantId,
-      clientId: this.#clientId,
+      clientId: this.#clientIds,
     });
     if (!bearer.ok) {
       this.requests.unauthorized++;

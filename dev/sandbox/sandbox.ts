@@ -1,7 +1,16 @@
 import type { LocalCallerIssuer } from "../caller-issuer.js";
 import type { DevTls } from "../tls.js";
 import { AyyekaSandbox } from "./ayyeka.js";
-import { AYYEKA, DEMO_SECRET_NAMES, FLOWE, KALIBRATE, SILVERFLOW, type DemoSecretName } from "./demo-identities.js";
+import {
+  AYYEKA,
+  BROKER_IDENTITY,
+  DEMO_SECRET_NAMES,
+  FLOWE,
+  KALIBRATE,
+  KALIBRATE_FEDERATED,
+  SILVERFLOW,
+  type DemoSecretName,
+} from "./demo-identities.js";
 import { EntraAuthority } from "./entra-authority.js";
 import { FloweSandbox } from "./flowe.js";
 import { KalibrateSandbox } from "./kalibrate.js";
@@ -69,6 +78,7 @@ export async function startSandbox(options: StartSandboxOptions): Promise<Sandbo
         allowedScopes: [KALIBRATE.scope],
       },
     ],
+    managedIdentities: [BROKER_IDENTITY],
   });
   const flowe = new FloweSandbox({ verifier: authority, authKey: secrets[DEMO_SECRET_NAMES.floweAuthKey] });
   const kalibrate = new KalibrateSandbox({ verifier: authority });
@@ -102,6 +112,16 @@ export async function startSandbox(options: StartSandboxOptions): Promise<Sandbo
     ...(options.host !== undefined ? { host: options.host } : {}),
   });
   origin = served.url;
+  // Registered once the origin (and so the managed identity's token issuer) is known. No secret
+  // at all: the broker's managed identity is trusted through a federated identity credential.
+  authority.addClient({
+    tenantId: KALIBRATE.tenantId,
+    clientId: KALIBRATE_FEDERATED.clientId,
+    allowedScopes: [KALIBRATE.scope],
+    federatedCredentials: [
+      { issuer: authority.issuer(BROKER_IDENTITY.tenantId), subject: BROKER_IDENTITY.principalId, audiences: [BROKER_IDENTITY.exchangeAudience] },
+    ],
+  });
   return { url: served.url, port: served.port, secrets, authority, flowe, kalibrate, ayyeka, silverflow, phixflow, close: served.close };
 }
 

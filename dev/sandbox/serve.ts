@@ -13,10 +13,17 @@ export interface ServedHandlers {
 /** Serves sandbox handlers over HTTPS on loopback; the first handler that returns true wins. */
 export async function serveHandlers(
   handlers: SandboxHandler[],
-  options: { tls: DevTls; port?: number; host?: string },
+  options: {
+    tls: DevTls;
+    port?: number;
+    host?: string;
+    /** Ask clients for a certificate (mutual TLS) without requiring one: handlers decide. */
+    requestClientCertificate?: boolean;
+  },
 ): Promise<ServedHandlers> {
   const host = options.host ?? "127.0.0.1";
-  const server = createServer({ cert: options.tls.cert, key: options.tls.key }, (req, res) => {
+  const mtls = options.requestClientCertificate ? { requestCert: true, rejectUnauthorized: false } : {};
+  const server = createServer({ cert: options.tls.cert, key: options.tls.key, ...mtls }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", async () => {

@@ -7,6 +7,7 @@ import type { LogFields, Logger } from "../log/logger.js";
 import type { ProviderRuntime } from "../providers/source-registry.js";
 import type { RotationService } from "../rotation/rotation-service.js";
 import type { RotationResult, RotationStatus } from "../rotation/rotation-types.js";
+import type { SigningKeyRotation, SigningKeys } from "../signing/signing-keys.js";
 import type { TokenCache } from "../tokens/token-cache.js";
 import type { TokenService } from "./token-service.js";
 
@@ -20,6 +21,7 @@ export interface AdminServiceDeps {
   logger: Logger;
   /** Health of the fleet cache (Redis), when one is configured. */
   sharedCache?: () => unknown;
+  signingKeys: SigningKeys;
 }
 
 export interface ProviderStatus {
@@ -57,11 +59,14 @@ export class AdminService {
 
   async status(
     authorization: string | null | undefined,
-  ): Promise<{ generated_at: string; shared_cache: unknown; providers: ProviderStatus[] }> {
+  ): Promise<{ generated_at: string; shared_cache: unknown; providers: ProviderStatus[]; signing_keys: unknown[] }> {
     const caller = await this.operator(authorization, "status");
-    const providers = await Promise.all([...this.deps.providers].map(([name, runtime]) => this.providerStatus(name, runtime)));
+    const [providers, signingKeys] = await Promise.all([
+      Promise.all([...this.deps.providers].map(([name, runtime]) => this.providerStatus(name, runtime))),
+      this.signingKeyStatus(),
+    ]);
     this.audit(caller, "status", undefined, "ok");
-    return { generated_at: iso(this.deps.clock.now())!, shared_cache: this.deps.sharedCache?.() ?? "off", providers };
+    return { generated_at: iso(this.deps.clock.now())!, shared_cache: this.deps.sharedCache?.() ?? "off", providers, signing_keys: signingKeys };
   }
 
   async refresh(authorization: string | null | undefined, provider: string): Promise<RefreshResult> {
@@ -87,10 +92,18 @@ export class AdminService {
     }
   }
 
-  async rotate(authorization: string | null | undefined, provider: string, dryRunFlag: string | null): Promise<RotationResult> {
+  async rotate(authorization: string | null | undefined, provider: string, dryRunFlag: string | null): Promise<RotationResult | SigningKeyRotation> {
     const caller = await this.operator(authorization, "rotate", provider);
     const dryRun = parseFlag(dryRunFlag, "dry_run");
     this.runtime(provider);
+    if (this.deps.signingKeys.rotating().includes(provider)) {
+      const result = await this.deps.signingKeys.rotate(provider, dryRun).catch((error: unknown) => {
+        this.audit(caller, "rotate_signing_key", provider, toBrokerError(error).code);
+        throw error;
+      });
+      this.audit(caller, dryRun ? "rotate_signing_key_dry_run" : "rotate_signing_key", provider, "ok");
+      return result;
+    }
     if (!this.deps.rotation.isRotating(provider)) {
       throw new BrokerError("bad_request", `Provider "${provider}" has no rotation configured.`);
     }
@@ -102,6 +115,12 @@ export class AdminService {
       this.audit(caller, "rotate", provider, toBrokerError(error).code);
       throw error;
     }
+  }
+
+  /** Versions only (kids), never key material; one failing vault key does not fail the whole status. */
+  private async signingKeyStatus(): Promise<unknown[]> {
+    if (!this.deps.signingKeys.configured) return [];
+    return this.deps.signingKeys.status().catch((error: unknown) => [{ error: { code: toBrokerError(error).code, detail: toBrokerError(error).detail } }]);
   }
 
   private async providerStatus(name: string, runtime: ProviderRuntime): Promise<ProviderStatus> {

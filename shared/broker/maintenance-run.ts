@@ -1,8 +1,9 @@
 import type { BrokerConfig } from "../config/schema.js";
-import type { Logger } from "../log/logger.js";
+import { errorFields, type Logger } from "../log/logger.js";
 import type { ProviderRuntime } from "../providers/source-registry.js";
 import { runMaintenance, type ProviderMaintenance } from "../rotation/maintenance.js";
 import type { RotationService } from "../rotation/rotation-service.js";
+import type { SigningKeys } from "../signing/signing-keys.js";
 import type { TokenCache } from "../tokens/token-cache.js";
 
 export interface MaintenanceRunDeps {
@@ -10,6 +11,7 @@ export interface MaintenanceRunDeps {
   cache: TokenCache;
   providers: ReadonlyMap<string, ProviderRuntime>;
   rotation: RotationService;
+  signingKeys: SigningKeys;
   logger: Logger;
 }
 
@@ -20,6 +22,7 @@ export interface MaintenanceRunDeps {
  */
 export async function runMaintenanceTimer(deps: MaintenanceRunDeps, timer: { isPastDue: boolean }): Promise<ProviderMaintenance[]> {
   deps.logger.log(timer.isPastDue ? "warn" : "info", "maintenance_started", { is_past_due: timer.isPastDue });
+  await rotateSigningKeys(deps);
   return runMaintenance({
     providers: [...deps.providers.keys()],
     rotation: deps.rotation,
@@ -30,4 +33,20 @@ export async function runMaintenanceTimer(deps: MaintenanceRunDeps, timer: { isP
       await deps.cache.get(deps.providers.get(provider)!.source, config.cache, { minTtlSec: config.cache.refreshFloorSec });
     },
   });
+}
+
+/**
+ * Signing keys first: a version created now starts its publication overlap at once. Each key's
+ * failure stays with it (logged, retried on the next run); nothing here needs resuming, since every
+ * run decides again from the versions the vault holds.
+ */
+async function rotateSigningKeys(deps: MaintenanceRunDeps): Promise<void> {
+  for (const provider of deps.signingKeys.rotating()) {
+    try {
+      const result = await deps.signingKeys.rotate(provider, false);
+      deps.logger.log("info", "signing_key_rotation", { ...result });
+    } catch (error) {
+      deps.logger.log("warn", "signing_key_rotation_failed", { provider, ...errorFields(error) });
+    }
+  }
 }

@@ -103,13 +103,43 @@ const providerBase = {
   prewarm: z.boolean().default(false).describe("Fetch ahead of demand from the maintenance timer."),
 };
 
+/** The token exchange audience of the public cloud, which a federated identity credential names by default. */
+export const TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange";
+
+/** The managed identity token presented as the client assertion (workload identity federation). */
+export const FederationSchema = z
+  .object({
+    audience: z
+      .string()
+      .min(1)
+      .default(TOKEN_EXCHANGE_AUDIENCE)
+      .describe(
+        "Audience of the managed identity token, as in the partner's federated identity credential: api://AzureADTokenExchange in the public cloud, api://AzureADTokenExchangeUSGov or api://AzureADTokenExchangeChina in sovereign clouds.",
+      ),
+    managedIdentityClientId: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Client id of a user-assigned managed identity; absent: the system-assigned identity."),
+  })
+  .strict()
+  .describe('Settings of clientAuth "managed-identity-federation"; absent: the system-assigned identity and the public-cloud audience.');
+export type FederationConfig = z.infer<typeof FederationSchema>;
+
 export const EntraProviderSchema = z
   .object({
     kind: z.literal("entra"),
     tenantId: z.string().min(1),
     clientId: z.string().min(1),
+    clientAuth: z
+      .enum(["client_secret", "certificate", "managed-identity-federation"])
+      .optional()
+      .describe(
+        'How the broker authenticates to Entra. Defaults to "client_secret" or "certificate" from the field present; "managed-identity-federation" presents the Function App\'s managed identity token as the client assertion, so no secret exists anywhere (the partner\'s app registration trusts it through a federated identity credential).',
+      ),
     clientSecret: SecretRefSchema.optional(),
     certificate: SecretRefSchema.optional().describe("PEM with the private key and certificate."),
+    federation: FederationSchema.optional(),
     scope: z.string().min(1).describe("e.g. api://p1-test/.default or https://servicebus.azure.net/.default"),
     authorityHost: HttpsUrl.default("https://login.microsoftonline.com"),
     disableInstanceDiscovery: z
@@ -119,18 +149,92 @@ export const EntraProviderSchema = z
     ...providerBase,
   })
   .strict()
-  .refine((p) => (p.clientSecret === undefined) !== (p.certificate === undefined), {
-    message: "exactly one of clientSecret or certificate is required",
-    path: ["clientSecret"],
+  .superRefine((p, ctx) => {
+    const federated = p.clientAuth === "managed-identity-federation";
+    if (federated) {
+      for (const field of ["clientSecret", "certificate"] as const) {
+        if (p[field] !== undefined) ctx.addIssue({ code: "custom", path: [field], message: "not used with managed-identity-federation: remove it" });
+      }
+      return;
+    }
+    if (p.federation !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["federation"], message: 'only used with clientAuth "managed-identity-federation"' });
+    }
+    if ((p.clientSecret === undefined) === (p.certificate === undefined)) {
+      ctx.addIssue({ code: "custom", path: ["clientSecret"], message: "exactly one of clientSecret or certificate is required" });
+    } else if (p.clientAuth === "client_secret" && p.clientSecret === undefined) {
+      ctx.addIssue({ code: "custom", path: ["clientSecret"], message: 'required with clientAuth "client_secret"' });
+    } else if (p.clientAuth === "certificate" && p.certificate === undefined) {
+      ctx.addIssue({ code: "custom", path: ["certificate"], message: 'required with clientAuth "certificate"' });
+    }
   });
+
+/** Algorithms a signing key may use for client assertions (what Key Vault keys sign with, and what partners accept). */
+export const ASSERTION_ALGORITHMS = ["RS256", "PS256", "ES256"] as const;
+
+export const SigningKeySchema = z
+  .object({
+    keyVaultKey: z
+      .string()
+      .regex(SECRET_NAME, "must be a Key Vault key name (letters, digits, dashes)")
+      .optional()
+      .describe("Name of a Key Vault key (RSA for RS256/PS256, EC P-256 for ES256): the vault signs, the private key never leaves it."),
+    vaultUrl: HttpsUrl.optional().describe("Vault of keyVaultKey when it is not KEY_VAULT_URL."),
+    pem: SecretRefSchema.optional().describe("A PEM private key held as a secret: for development and partners that hand out a key file."),
+    algorithm: z.enum(ASSERTION_ALGORITHMS).default("RS256"),
+    rotation: z
+      .object({
+        intervalDays: z.number().positive().max(3650).describe("A new key version is created this long after the newest one."),
+        publishOverlapMinutes: z
+          .number()
+          .min(0)
+          .default(60)
+          .describe("A new version is published in /api/jwks this long before it signs: at least the partner's JWKS cache time."),
+      })
+      .strict()
+      .optional()
+      .describe("Rotation of keyVaultKey by the maintenance timer; previous versions stay published until no assertion they signed can be in use."),
+  })
+  .strict()
+  .superRefine((k, ctx) => {
+    if ((k.keyVaultKey === undefined) === (k.pem === undefined)) {
+      ctx.addIssue({ code: "custom", path: ["keyVaultKey"], message: "exactly one of keyVaultKey or pem is required" });
+    }
+    if (k.rotation && k.keyVaultKey === undefined) ctx.addIssue({ code: "custom", path: ["rotation"], message: "only keyVaultKey keys are rotated by the broker" });
+    if (k.vaultUrl && k.keyVaultKey === undefined) ctx.addIssue({ code: "custom", path: ["vaultUrl"], message: "only used with keyVaultKey" });
+  });
+export type SigningKeyConfig = z.infer<typeof SigningKeySchema>;
+
+export const ClientAssertionSchema = z
+  .object({
+    audience: z.string().min(1).optional().describe("`aud` of the assertion; default the tokenUrl (RFC 7523 §3)."),
+    lifetimeSec: z.number().int().min(10).max(300).default(120).describe("`exp` - `iat`; at most 5 minutes."),
+    reuse: z
+      .boolean()
+      .default(false)
+      .describe("Reuse one assertion for most of its lifetime. Only for partners that accept a repeated jti; by default every token request gets its own."),
+  })
+  .strict()
+  .default({ lifetimeSec: 120, reuse: false });
+export type ClientAssertionConfig = z.infer<typeof ClientAssertionSchema>;
 
 export const OAuth2ProviderSchema = z
   .object({
     kind: z.literal("oauth2"),
     tokenUrl: HttpUrl,
     clientId: ValueOrSecretSchema,
-    clientSecret: SecretRefSchema,
-    clientAuth: z.enum(["client_secret_basic", "client_secret_post"]).default("client_secret_basic"),
+    clientSecret: SecretRefSchema.optional().describe('Required with clientAuth "client_secret_basic" and "client_secret_post".'),
+    clientAuth: z
+      .enum(["client_secret_basic", "client_secret_post", "tls_client_auth", "private_key_jwt"])
+      .default("client_secret_basic")
+      .describe(
+        "client_secret_basic / client_secret_post (RFC 6749 §2.3.1); tls_client_auth (RFC 8705 §2.1): no secret, the client is authenticated by tlsClientCertificate; private_key_jwt (RFC 7523 §2.2): a short-lived assertion signed by signingKey.",
+      ),
+    signingKey: SigningKeySchema.optional().describe("The key that signs private_key_jwt assertions; its public keys are served at /api/jwks."),
+    assertion: ClientAssertionSchema,
+    tlsClientCertificate: SecretRefSchema.optional().describe(
+      "Client certificate for mutual TLS with this provider's token endpoint only: a PEM holding the certificate and its unencrypted private key, or a PFX/PKCS#12 in base64 without a password (how Key Vault serves a certificate's secret). Required by tls_client_auth; also usable with the other methods when the partner demands mTLS on the transport.",
+    ),
     scope: z.string().min(1).optional(),
     params: z.record(z.string(), z.string()).default({}).describe("Extra form parameters, e.g. audience or resource."),
     tokenType: z
@@ -140,7 +244,21 @@ export const OAuth2ProviderSchema = z
       .describe('Token type served to callers whatever the partner says (e.g. "Bearer" for a partner answering "JWT").'),
     ...providerBase,
   })
-  .strict();
+  .strict()
+  .superRefine((p, ctx) => {
+    const secretless = p.clientAuth === "tls_client_auth" || p.clientAuth === "private_key_jwt";
+    if (p.clientAuth === "tls_client_auth" && p.tlsClientCertificate === undefined) {
+      ctx.addIssue({ code: "custom", path: ["tlsClientCertificate"], message: "required with tls_client_auth" });
+    }
+    if ((p.clientAuth === "private_key_jwt") !== (p.signingKey !== undefined)) {
+      ctx.addIssue({ code: "custom", path: ["signingKey"], message: "required with private_key_jwt, and only used with it" });
+    }
+    if (secretless) {
+      if (p.clientSecret !== undefined) ctx.addIssue({ code: "custom", path: ["clientSecret"], message: `not sent with ${p.clientAuth}: remove it` });
+    } else if (p.clientSecret === undefined) {
+      ctx.addIssue({ code: "custom", path: ["clientSecret"], message: `required with ${p.clientAuth}` });
+    }
+  });
 
 export const ApiKeyProviderSchema = z
   .object({

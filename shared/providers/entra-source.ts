@@ -1,4 +1,5 @@
 import {
+  ClientAssertionCredential,
   ClientCertificateCredential,
   ClientSecretCredential,
   type AccessToken,
@@ -7,7 +8,7 @@ import {
 } from "@azure/identity";
 import { z } from "zod";
 import type { Clock } from "../clock.js";
-import type { EntraProviderConfig } from "../config/schema.js";
+import { TOKEN_EXCHANGE_AUDIENCE, type EntraProviderConfig } from "../config/schema.js";
 import { BrokerError } from "../errors/broker-error.js";
 import { fingerprint } from "../log/fingerprint.js";
 import type { SecretStore } from "../secrets/secret-store.js";
@@ -17,13 +18,21 @@ import { failureForStatus, parseRetryAfter, UpstreamFailure } from "../upstream/
 import { SourceCacheKeys } from "./cache-key.js";
 import type { IssuedCredential, IssueOptions, PreparedSource, TokenSource } from "./credential.js";
 import { resolveHeaders } from "./headers.js";
+import type { ManagedIdentityAssertions } from "./managed-identity-assertions.js";
 
 type AdditionalPolicy = NonNullable<ClientSecretCredentialOptions["additionalPolicies"]>[number];
 type PipelinePolicy = AdditionalPolicy["policy"];
 
-export type EntraCredentialKind = "secret" | "certificate";
+/** How the broker proves its identity to Entra for one token request. */
+export type EntraClientAuth =
+  | { kind: "secret"; secret: string }
+  | { kind: "certificate"; pem: string }
+  /** Workload identity federation: a token from the app's managed identity is the client assertion. */
+  | { kind: "federated"; getAssertion: () => Promise<string> };
 
-/** What EntraSource hands the credential factory; a subset of both credentials' options. */
+export type EntraCredentialKind = EntraClientAuth["kind"];
+
+/** What EntraSource hands the credential factory; a subset of every credential's options. */
 export interface EntraCredentialOptions {
   authorityHost: string;
   disableInstanceDiscovery: boolean;
@@ -32,10 +41,9 @@ export interface EntraCredentialOptions {
 }
 
 export type EntraCredentialFactory = (
-  kind: EntraCredentialKind,
   tenantId: string,
   clientId: string,
-  secretOrPem: string,
+  auth: EntraClientAuth,
   options: EntraCredentialOptions,
 ) => TokenCredential;
 
@@ -43,10 +51,16 @@ export type EntraCredentialFactory = (
 export type CredentialFactory = EntraCredentialFactory;
 
 /** The real @azure/identity credentials (MSAL node underneath). */
-export const defaultEntraCredentialFactory: EntraCredentialFactory = (kind, tenantId, clientId, secretOrPem, options) =>
-  kind === "secret"
-    ? new ClientSecretCredential(tenantId, clientId, secretOrPem, options)
-    : new ClientCertificateCredential(tenantId, clientId, { certificate: secretOrPem }, options);
+export const defaultEntraCredentialFactory: EntraCredentialFactory = (tenantId, clientId, auth, options) => {
+  switch (auth.kind) {
+    case "secret":
+      return new ClientSecretCredential(tenantId, clientId, auth.secret, options);
+    case "certificate":
+      return new ClientCertificateCredential(tenantId, clientId, { certificate: auth.pem }, options);
+    case "federated":
+      return new ClientAssertionCredential(tenantId, clientId, auth.getAssertion, options);
+  }
+};
 
 export interface EntraSourceDeps {
   name: string;
@@ -56,6 +70,8 @@ export interface EntraSourceDeps {
   /** Holds this provider's circuit breaker: built once per provider by the composition root. */
   caller: UpstreamCaller;
   credentialFactory?: EntraCredentialFactory;
+  /** Required by clientAuth "managed-identity-federation": the app's own identity. */
+  managedIdentity?: ManagedIdentityAssertions;
 }
 
 /** A stored client secret: any non-empty value usable in a form body. */
@@ -92,40 +108,49 @@ export class EntraSource implements TokenSource {
 
   async prepare(): Promise<PreparedSource> {
     const { config, secrets } = this.deps;
-    const kind: EntraCredentialKind = config.clientSecret ? "secret" : "certificate";
+    const [auth, extra] = await Promise.all([this.clientAuth(), resolveHeaders(config.headers, secrets)]);
+    const cacheKey = this.keys.for([...auth.versions, ...extra.versions], () => ({
+      kind: config.kind,
+      credential: auth.value.kind,
+      tenantId: config.tenantId,
+      clientId: config.clientId,
+      scope: config.scope,
+      authorityHost: config.authorityHost,
+      disableInstanceDiscovery: config.disableInstanceDiscovery,
+      federation: config.federation,
+      headers: config.headers,
+    }));
+    return {
+      cacheKey,
+      issue: (options: IssueOptions) =>
+        this.deps.caller.run((signal) => this.requestToken(auth.value, extra.headers, signal), options.signal),
+    };
+  }
+
+  /** The client authentication of this provider, with the secret versions it was read from. */
+  private async clientAuth(): Promise<{ value: EntraClientAuth; versions: string[] }> {
+    const { config, secrets } = this.deps;
+    if (config.clientAuth === "managed-identity-federation") {
+      const federation = config.federation ?? { audience: TOKEN_EXCHANGE_AUDIENCE };
+      const identity = this.deps.managedIdentity;
+      if (!identity) throw new BrokerError("internal", `Provider "${this.provider}" uses federation but no managed identity was wired.`);
+      return { value: { kind: "federated", getAssertion: () => identity.assertion(federation) }, versions: [] };
+    }
+    const kind = config.clientSecret ? "secret" : "certificate";
     const ref = config.clientSecret ?? config.certificate;
     if (!ref) throw new BrokerError("internal", `Provider "${this.provider}" has neither clientSecret nor certificate.`);
-    const [secret, extra] = await Promise.all([secrets.get(ref.secret), resolveHeaders(config.headers, secrets)]);
+    const secret = await secrets.get(ref.secret);
     const valid = (kind === "secret" ? ClientSecretSchema : CertificatePemSchema).safeParse(secret.value);
     if (!valid.success) {
       // Name the secret, never its value (zod issues may quote the input, so they are not used either).
       const expected = kind === "secret" ? "a non-empty client secret" : "a PEM with a certificate and an unencrypted private key";
       throw new BrokerError("secret_unavailable", `Secret "${secret.name}" is not ${expected}.`);
     }
-    const versions = [`${secret.name}@${secret.version}`, ...extra.versions];
-    const cacheKey = this.keys.for(versions, () => ({
-      kind: config.kind,
-      credential: kind,
-      tenantId: config.tenantId,
-      clientId: config.clientId,
-      scope: config.scope,
-      authorityHost: config.authorityHost,
-      disableInstanceDiscovery: config.disableInstanceDiscovery,
-      headers: config.headers,
-    }));
-    return {
-      cacheKey,
-      issue: (options: IssueOptions) =>
-        this.deps.caller.run((signal) => this.requestToken(kind, valid.data, extra.headers, signal), options.signal),
-    };
+    const value: EntraClientAuth = kind === "secret" ? { kind, secret: valid.data } : { kind, pem: valid.data };
+    return { value, versions: [`${secret.name}@${secret.version}`] };
   }
 
-  private async requestToken(
-    kind: EntraCredentialKind,
-    secretOrPem: string,
-    extraHeaders: Record<string, string>,
-    signal: AbortSignal,
-  ): Promise<IssuedCredential> {
+  private async requestToken(auth: EntraClientAuth, extraHeaders: Record<string, string>, signal: AbortSignal): Promise<IssuedCredential> {
     const { config, clock } = this.deps;
     const recorder = new ExchangeRecorder(clock, signal);
     // Taken before the request, so any error in the lifetime is on the safe side.
@@ -137,7 +162,7 @@ export class EntraSource implements TokenSource {
       // answer the broker's refresh-ahead and operator-forced refreshes with the very token being
       // replaced. A fresh one also starts without MSAL's throttling cache, whose Retry-After
       // handling would otherwise fight the UpstreamCaller's.
-      const credential = this.factory(kind, config.tenantId, config.clientId, secretOrPem, {
+      const credential = this.factory(config.tenantId, config.clientId, auth, {
         authorityHost: config.authorityHost,
         disableInstanceDiscovery: config.disableInstanceDiscovery,
         retryOptions: { maxRetries: 0 },

@@ -9,13 +9,12 @@ import type { UpstreamCaller } from "../upstream/upstream-caller.js";
 import { failureForStatus, parseRetryAfter, UpstreamFailure } from "../upstream/upstream-failure.js";
 import { SourceCacheKeys } from "./cache-key.js";
 import type { IssuedCredential, IssueOptions, PreparedSource, TokenSource } from "./credential.js";
-import { resolveHeaders, resolveValue } from "./headers.js";
+import { resolveHeaders } from "./headers.js";
+import { prepareOAuth2ClientAuth, type OAuth2ClientAuth, type OAuth2ClientAuthDeps } from "./oauth2-client-auth.js";
 
-export interface OAuth2SourceDeps {
+export interface OAuth2SourceDeps extends OAuth2ClientAuthDeps {
   name: string;
   config: OAuth2ProviderConfig;
-  secrets: SecretStore;
-  fetch: FetchLike;
   clock: Clock;
   /** Holds this provider's circuit breaker: built once per provider by the composition root. */
   caller: UpstreamCaller;
@@ -52,33 +51,26 @@ export class OAuth2Source implements TokenSource {
 
   async prepare(): Promise<PreparedSource> {
     const { config, secrets } = this.deps;
-    const [clientId, clientSecret, extra] = await Promise.all([
-      resolveValue(config.clientId, secrets),
-      secrets.get(config.clientSecret.secret),
-      resolveHeaders(config.headers, secrets),
-    ]);
-    const versions = [`${clientSecret.name}@${clientSecret.version}`, ...extra.versions];
-    if (clientId.version) versions.push(clientId.version);
-    const cacheKey = this.keys.for(versions, () => ({
+    const [auth, extra] = await Promise.all([prepareOAuth2ClientAuth(config, this.deps), resolveHeaders(config.headers, secrets)]);
+    const cacheKey = this.keys.for([...auth.versions, ...extra.versions], () => ({
       kind: config.kind,
       tokenUrl: config.tokenUrl,
       clientId: config.clientId,
       clientAuth: config.clientAuth,
+      tlsClientCertificate: config.tlsClientCertificate,
       scope: config.scope,
       params: config.params,
       tokenType: config.tokenType,
       headers: config.headers,
     }));
-    const request = { clientId: clientId.value, clientSecret: clientSecret.value };
     return {
       cacheKey,
-      issue: (options: IssueOptions) =>
-        this.deps.caller.run((signal) => this.requestToken(request, extra.headers, signal), options.signal),
+      issue: (options: IssueOptions) => this.deps.caller.run((signal) => this.requestToken(auth, extra.headers, signal), options.signal),
     };
   }
 
   private async requestToken(
-    client: { clientId: string; clientSecret: string },
+    auth: OAuth2ClientAuth,
     extraHeaders: Record<string, string>,
     signal: AbortSignal,
   ): Promise<IssuedCredential> {
@@ -93,16 +85,11 @@ export class OAuth2Source implements TokenSource {
       // The grant and the client's identity are the broker's to state, not an extra parameter's.
       if (!RESERVED_PARAMS.has(name) && !(name === "scope" && config.scope)) body.set(name, value);
     }
-    if (config.clientAuth === "client_secret_basic") {
-      headers.Authorization = basicClientAuth(client.clientId, client.clientSecret);
-    } else {
-      body.set("client_id", client.clientId);
-      body.set("client_secret", client.clientSecret);
-    }
+    await auth.apply(headers, body);
 
     // Taken before the request: expires_in counts from the partner's issue time, which is later.
     const requestedAt = clock.now();
-    const response = await this.deps.fetch(config.tokenUrl, { method: "POST", headers, body: body.toString(), signal });
+    const response = await auth.fetch(config.tokenUrl, { method: "POST", headers, body: body.toString(), signal });
     const text = await response.text();
     if (!response.ok) {
       const retryAfter = parseRetryAfter(response.headers.get("retry-after"), clock.now());
@@ -128,26 +115,7 @@ export class OAuth2Source implements TokenSource {
   }
 }
 
-const RESERVED_PARAMS = new Set(["grant_type", "client_id", "client_secret"]);
-
-/**
- * RFC 6749 §2.3.1: id and secret are each application/x-www-form-urlencoded BEFORE being joined
- * with ":" and base64-encoded. This differs from plain RFC 7617 Basic as soon as either contains a
- * space, ":", "+", "%" or any non-alphanumeric character.
- */
-export function basicClientAuth(clientId: string, clientSecret: string): string {
-  return "Basic " + Buffer.from(`${formUrlEncode(clientId)}:${formUrlEncode(clientSecret)}`, "utf8").toString("base64");
-}
-
-/**
- * application/x-www-form-urlencoded byte serialisation (WHATWG URL): UTF-8, every byte outside
- * [A-Za-z0-9*-._] percent-encoded, space as "+".
- */
-export function formUrlEncode(value: string): string {
-  return encodeURIComponent(value)
-    .replace(/[!'()~]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase())
-    .replace(/%20/g, "+");
-}
+const RESERVED_PARAMS = new Set(["grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type"]);
 
 /**
  * Callers put the type in front of the token verbatim, so it must be a scheme partners accept:

@@ -3,6 +3,10 @@ import { UpstreamCaller } from "../upstream/upstream-caller.js";
 import { ApiKeySource } from "./api-key-source.js";
 import type { TokenSource } from "./credential.js";
 import { EntraSource, type CredentialFactory } from "./entra-source.js";
+import { ClientCertificateTransports, type CertificateFetchFactory } from "../http/client-certificate-transports.js";
+import { ClientAssertions } from "../signing/client-assertions.js";
+import type { SigningKeys } from "../signing/signing-keys.js";
+import { ManagedIdentityAssertions, type ManagedIdentityFactory } from "./managed-identity-assertions.js";
 import { HttpTokenSource } from "./http-token-source.js";
 import { OAuth2Source } from "./oauth2-source.js";
 import type { PartnerPlatform } from "../platform.js";
@@ -10,6 +14,12 @@ import type { PartnerPlatform } from "../platform.js";
 export interface SourceRegistryDeps extends PartnerPlatform {
   /** Tests and emulators may replace the @azure/identity credentials. */
   credentialFactory?: CredentialFactory;
+  /** Tests and emulators may replace the app's managed identity credential. */
+  managedIdentityFactory?: ManagedIdentityFactory;
+  /** Tests may replace the mutual-TLS HTTP client. */
+  certificateFetchFactory?: CertificateFetchFactory;
+  /** Signers of private_key_jwt providers. */
+  signingKeys?: SigningKeys;
 }
 
 export interface ProviderRuntime {
@@ -24,10 +34,16 @@ export interface ProviderRuntime {
  */
 export function buildSources(config: BrokerConfig, deps: SourceRegistryDeps): Map<string, ProviderRuntime> {
   const built = new Map<string, ProviderRuntime>();
+  // One per process: every federated provider presents the same identity's token.
+  const managedIdentity = new ManagedIdentityAssertions(deps.managedIdentityFactory);
+  // Loaded on first use: only apps with an mTLS provider pay for the second HTTP client.
+  const certificates = new ClientCertificateTransports(async () =>
+    deps.certificateFetchFactory ?? (await import("../http/undici-certificate-fetch.js")).undiciCertificateFetch,
+  );
   const build = (name: string): ProviderRuntime => {
     const existing = built.get(name);
     if (existing) return existing;
-    const runtime = create(name, config.providers[name]!, deps, build);
+    const runtime = create(name, config.providers[name]!, { ...deps, managedIdentity, certificates }, build);
     built.set(name, runtime);
     return runtime;
   };
@@ -38,7 +54,7 @@ export function buildSources(config: BrokerConfig, deps: SourceRegistryDeps): Ma
 function create(
   name: string,
   config: ProviderConfig,
-  deps: SourceRegistryDeps,
+  deps: SourceRegistryDeps & { managedIdentity: ManagedIdentityAssertions; certificates: ClientCertificateTransports },
   build: (name: string) => ProviderRuntime,
 ): ProviderRuntime {
   const { secrets, fetch, clock } = deps;
@@ -48,11 +64,21 @@ function create(
       return { source: new ApiKeySource({ name, config, secrets, clock }) };
     case "oauth2": {
       const caller = upstream();
-      return { source: new OAuth2Source({ name, config, secrets, fetch, clock, caller }), caller };
+      const assertions =
+        config.signingKey && deps.signingKeys ? new ClientAssertions(deps.signingKeys.signerFor(name), config.assertion, clock) : undefined;
+      return { source: new OAuth2Source({ name, config, secrets, fetch, clock, caller, certificates: deps.certificates, assertions }), caller };
     }
     case "entra": {
       const caller = upstream();
-      const source = new EntraSource({ name, config, secrets, clock, caller, credentialFactory: deps.credentialFactory });
+      const source = new EntraSource({
+        name,
+        config,
+        secrets,
+        clock,
+        caller,
+        credentialFactory: deps.credentialFactory,
+        managedIdentity: deps.managedIdentity,
+      });
       return { source, caller };
     }
     case "http-token": {

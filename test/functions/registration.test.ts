@@ -28,6 +28,7 @@ test("the broker's functions pass the Functions host's validation and register w
     const shape = host.functions.map((f) => [f.name, f.trigger.route ?? f.trigger.schedule, f.trigger.methods ?? null]);
     assert.deepEqual(shape.sort(), [
       ["health", "health", ["GET"]],
+      ["jwks", "jwks", ["GET"]],
       ["maintenance", "0 */5 * * * *", null],
       ["ops-refresh", "ops/providers/{provider}/refresh", ["POST"]],
       ["ops-rotate", "ops/providers/{provider}/rotate", ["POST"]],

@@ -46,7 +46,7 @@ async function json(res: Response): Promise<any> {
 }
 
 const GRANTS: Record<string, string[]> = {
-  "orders-service": ["flowe", "flowe-servicebus", "kalibrate", "ayyeka"],
+  "orders-service": ["flowe", "flowe-servicebus", "kalibrate", "kalibrate-federated", "ayyeka"],
   "payments-service": ["silverflow", "silverflow-bearer", "phixflow"],
 };
 

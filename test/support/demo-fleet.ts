@@ -42,6 +42,7 @@ export async function startDemoFleet(options: DemoFleetOptions): Promise<DemoFle
   const workDir = mkdtempSync(join(tmpdir(), "broker-fleet-"));
   const env = await startDemoEnvironment({ tls, workDir, issuerDir: join(workDir, "issuer"), edit: options.edit });
   const settings = {
+    ...env.appSettings,
     BROKER_CONFIG: env.configPath,
     KEY_VAULT_URL: "",
     REDIS_URL: options.redisUrl,

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { ApiKeyProviderSchema } from "../../../shared/config/schema.js";
 import { fingerprint } from "../../../shared/log/fingerprint.js";
 import { ApiKeySource } from "../../../shared/providers/api-key-source.js";
-import { basicClientAuth } from "../../../shared/providers/oauth2-source.js";
+import { basicClientAuth } from "../../../shared/providers/oauth2-client-auth.js";
 import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
 import { rejectsWith } from "../../support/assertions.js";
 import { ManualClock } from "../../support/manual-clock.js";

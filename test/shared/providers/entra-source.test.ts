@@ -286,8 +286,8 @@ describe("EntraSource with the real Azure Identity credentials", () => {
 
   test("builds a fresh credential per issue with SDK retries off and the recorder policy per retry", async () => {
     const calls: { kind: string; tenantId: string; clientId: string; options: EntraCredentialOptions }[] = [];
-    const factory: EntraCredentialFactory = (kind, tenantId, clientId, _secret, options) => {
-      calls.push({ kind, tenantId, clientId, options });
+    const factory: EntraCredentialFactory = (tenantId, clientId, auth, options) => {
+      calls.push({ kind: auth.kind, tenantId, clientId, options });
       const credential: TokenCredential = {
         getToken: async (): Promise<AccessToken> => ({ token: `fake-${calls.length}`, expiresOnTimestamp: Date.now() + 3_600_000 }),
       };

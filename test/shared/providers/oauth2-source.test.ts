@@ -4,7 +4,8 @@ import { OAuth2ProviderSchema, type OAuth2ProviderConfig, type UpstreamPolicy } 
 import type { FetchLike } from "../../../shared/http/fetch-like.js";
 import { fingerprint } from "../../../shared/log/fingerprint.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
-import { basicClientAuth, formUrlEncode, OAuth2Source } from "../../../shared/providers/oauth2-source.js";
+import { basicClientAuth, formUrlEncode } from "../../../shared/providers/oauth2-client-auth.js";
+import { OAuth2Source } from "../../../shared/providers/oauth2-source.js";
 import { UpstreamCaller } from "../../../shared/upstream/upstream-caller.js";
 import { TokenEndpointServer } from "../../fakes/token-endpoint-server.js";
 import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
