@@ -35,7 +35,13 @@ export class KeyVaultSigner implements AssertionSigner {
   }
 
   async plan(fresh = false): Promise<SigningKeyPlan> {
-    return planSigningKeys(await this.versions(fresh), this.options.clock.now(), this.options.policy);
+    return (await this.describe(fresh)).plan;
+  }
+
+  /** The plan with the versions it was made from (for status: versions and their ages). */
+  async describe(fresh = false): Promise<{ plan: SigningKeyPlan; versions: KeyVersionInfo[] }> {
+    const versions = await this.versions(fresh);
+    return { plan: planSigningKeys(versions, this.options.clock.now(), this.options.policy), versions };
   }
 
   async current(): Promise<SigningKeyRef> {

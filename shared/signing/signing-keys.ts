@@ -42,6 +42,8 @@ export interface SigningKeyStatus {
   key: string;
   signing?: string;
   published: string[];
+  /** Vault keys: every enabled version with its age; a PEM key has only the version that signs. */
+  versions?: { kid: string; created_at: string; age_days: number; state: "signing" | "next" | "previous" }[];
   rotation: { intervalDays: number; nextCreate: boolean } | null;
 }
 
@@ -119,13 +121,24 @@ export class SigningKeys {
           const key = await signer.current();
           return { provider: name, source: "pem" as const, key: p.signingKey.pem.secret, signing: key.kid, published: [key.kid], rotation: null };
         }
-        const plan = await (signer as KeyVaultSigner).plan();
+        const { plan, versions } = await (signer as KeyVaultSigner).describe();
+        const now = this.deps.clock.now();
+        const signingCreated = versions.find((v) => v.version === plan.signing)?.createdOn ?? 0;
         return {
           provider: name,
           source: "key-vault" as const,
           key: p.signingKey.keyVaultKey!,
           signing: plan.signing,
           published: plan.publish,
+          versions: versions
+            .filter((v) => plan.publish.includes(v.version))
+            .sort((a, b) => b.createdOn - a.createdOn)
+            .map((v) => ({
+              kid: v.version,
+              created_at: new Date(v.createdOn).toISOString(),
+              age_days: Math.floor(((now - v.createdOn) / 86_400_000) * 10) / 10,
+              state: v.version === plan.signing ? ("signing" as const) : v.createdOn > signingCreated ? ("next" as const) : ("previous" as const),
+            })),
           rotation: rotation ? { intervalDays: rotation.intervalDays, nextCreate: plan.create } : null,
         };
       }),

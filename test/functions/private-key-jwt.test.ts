@@ -142,8 +142,17 @@ describe("private_key_jwt with a Key Vault key against a real OAuth server", () 
     }
     assert.deepEqual([...new Set(statuses)], [200], "no token request failed across the rotation");
     const status = (await (await demo.call("/api/ops/status", { caller: "ops-console" })).json()) as {
-      signing_keys: { provider: string; signing: string }[];
+      signing_keys: { provider: string; signing: string; versions: { kid: string; state: string; age_days: number }[] }[];
     };
-    assert.equal(status.signing_keys.find((k) => k.provider === "partner-pkjwt")?.signing, rotated.created, "the new version signs now");
+    const key = status.signing_keys.find((k) => k.provider === "partner-pkjwt");
+    assert.equal(key?.signing, rotated.created, "the new version signs now");
+    assert.deepEqual(
+      key?.versions.map((v) => [v.kid, v.state]),
+      [
+        [rotated.created, "signing"],
+        [old!.version, "previous"],
+      ],
+    );
+    assert.ok(key!.versions[1]!.age_days >= 40, "the old version's age is shown");
   });
 });
