@@ -16,6 +16,8 @@ import { FileSecretStore } from "./secrets/file-store.js";
 import type { SecretStore } from "./secrets/secret-store.js";
 import { TokenCache } from "./tokens/token-cache.js";
 import { AdminService } from "./broker/admin-service.js";
+import { RejectionService } from "./broker/rejection-service.js";
+import { RejectedCredentialReplacer } from "./tokens/rejected-replacement.js";
 import { InProcessLock } from "./rotation/in-process-lock.js";
 import { journalSecretName } from "./rotation/journal.js";
 import type { Lock } from "./rotation/lock.js";
@@ -47,6 +49,7 @@ export interface Broker {
   tokens: TokenService;
   rotation: RotationService;
   admin: AdminService;
+  rejections: RejectionService;
   /** Releases connections (Redis) so the process can exit. */
   close(): Promise<void>;
 }
@@ -110,6 +113,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     logger,
   });
   assertRotationLockIsSafe(env, config, Boolean(fleetCache || options.lock));
+  const lock = options.lock ?? fleetCache?.lock ?? new InProcessLock(clock);
   const rotation = new RotationService({
     config,
     // Rotation reads the store uncached: a stale read could make it delete the key in service.
@@ -119,7 +123,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     sleeper,
     random,
     logger,
-    lock: options.lock ?? fleetCache?.lock ?? new InProcessLock(clock),
+    lock,
     onPromoted: async (provider) => {
       const promoted = config.providers[provider];
       if (promoted?.kind === "api-key") {
@@ -135,6 +139,14 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     },
   });
   const admin = new AdminService({ config, tokens, cache, providers, rotation, clock, logger, sharedCache: fleetCache?.status });
+  const rejections = new RejectionService({
+    config,
+    tokens,
+    cache,
+    // The rate limit takes a lease on the same (fleet-wide when Redis is on) lock as rotations.
+    replacer: new RejectedCredentialReplacer({ cache, fleet: fleetCache?.fleet, lock }),
+    logger,
+  });
   logger.log("info", "broker_started", {
     providers: Object.keys(config.providers),
     secret_store: env.KEY_VAULT_URL ? "key-vault" : "local-file",
@@ -143,7 +155,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
   const close = async () => {
     await fleetCache?.close();
   };
-  return { config, env, logger, secrets, providers, cache, tokens, rotation, admin, close };
+  return { config, env, logger, secrets, providers, cache, tokens, rotation, admin, rejections, close };
 }
 
 /**
