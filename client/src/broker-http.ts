@@ -25,20 +25,26 @@ export async function callBroker(call: BrokerCall): Promise<unknown> {
   const signal = call.signal ? AbortSignal.any([call.signal, timeout]) : timeout;
   const headers: Record<string, string> = { authorization: call.authorization, accept: "application/json" };
   if (call.body !== undefined) headers["content-type"] = "application/json";
-  let response: Response;
-  try {
-    response = await call.fetch(call.url, {
-      method: call.method,
-      headers,
-      body: call.body === undefined ? undefined : JSON.stringify(call.body),
-      signal,
-      redirect: "error",
-    });
-  } catch (error) {
-    const timedOut = timeout.aborted;
-    throw new TokenBrokerError("network_error", timedOut ? `The broker did not answer within ${call.timeoutMs} ms.` : "The broker could not be reached.", {
-      cause: error,
-    });
+  let response: Response | undefined;
+  // One more attempt after a connection failure (not a timeout): a pooled keep-alive connection
+  // the server or a load balancer closed meanwhile fails at once. Both broker calls are safe to
+  // repeat (a second rejection report of one credential answers already_replaced).
+  for (let attempt = 1; response === undefined; attempt++) {
+    try {
+      response = await call.fetch(call.url, {
+        method: call.method,
+        headers,
+        body: call.body === undefined ? undefined : JSON.stringify(call.body),
+        signal,
+        redirect: "error",
+      });
+    } catch (error) {
+      if (attempt < 2 && !signal.aborted) continue;
+      const timedOut = timeout.aborted;
+      throw new TokenBrokerError("network_error", timedOut ? `The broker did not answer within ${call.timeoutMs} ms.` : "The broker could not be reached.", {
+        cause: error,
+      });
+    }
   }
   const text = await readBounded(response, MAX_BROKER_BODY_BYTES);
   if (response.ok) {
