@@ -19,8 +19,10 @@ const REVOKED = "ayyeka-client-revoked";
 const COPIES = [CACHED, DOWN, REVOKED];
 
 let demo: DemoBroker;
-/** Every credential value the broker answered (canaries for errors, events and logs). */
+/** Every credential value the broker answered and every caller JWT (canaries for errors, events and logs). */
 const served = new Set<string>();
+/** Every event and error text the clients produced (checked for credential values last). */
+const clientOutput: string[] = [];
 /** Every request the clients made to the broker, by path. */
 const brokerRequests: string[] = [];
 
@@ -43,7 +45,11 @@ function newClient(options: { now?: () => number; events?: TokenBrokerEvent[] } 
   let jwt: string | undefined;
   return new TokenBrokerClient({
     url: demo.broker.url,
-    caller: async () => (jwt ??= await demo.env.issuer.mint(ORDERS)),
+    caller: async () => {
+      jwt ??= await demo.env.issuer.mint(ORDERS);
+      served.add(jwt); // the caller's own token is a canary too
+      return jwt;
+    },
     fetch: async (input, init) => {
       brokerRequests.push(new URL(String(input)).pathname);
       const res = await fetch(input, init);
@@ -58,7 +64,10 @@ function newClient(options: { now?: () => number; events?: TokenBrokerEvent[] } 
       );
       return res;
     },
-    onEvent: options.events ? (e) => options.events!.push(e) : undefined,
+    onEvent: (e) => {
+      options.events?.push(e);
+      clientOutput.push(JSON.stringify(e));
+    },
     now: options.now,
   });
 }
@@ -113,6 +122,7 @@ describe("TokenBrokerClient against the broker", () => {
       (e: unknown) => e,
     );
     assert.ok(error instanceof TokenBrokerError);
+    clientOutput.push(String(error.stack), JSON.stringify(error));
     assert.equal(error.code, "upstream_unavailable");
     assert.equal(error.status, 503);
     assert.ok(error.retryAfterSec !== undefined && error.retryAfterSec >= 1, `Retry-After ${error.retryAfterSec}`);
@@ -131,6 +141,7 @@ describe("TokenBrokerClient against the broker", () => {
     const client = newClient();
     const forbidden = await client.getCredential("silverflow").catch((e: unknown) => e);
     assert.ok(forbidden instanceof TokenBrokerError);
+    clientOutput.push(String(forbidden.stack), JSON.stringify(forbidden));
     assert.equal(forbidden.code, "caller_forbidden");
     assert.equal(forbidden.status, 403);
     const missing = await client.getCredential("no-such-provider").catch((e: unknown) => e);
@@ -250,11 +261,15 @@ describe("the rejected-credential path end to end", () => {
     }
   });
 
-  test("no credential value appears in the broker's log lines", async () => {
+  test("no credential value appears in the broker's log lines, the client's events or its errors", async () => {
     const log = demo.broker.lines.join("\n");
+    const output = clientOutput.join("\n");
+    assert.ok(output.includes("credential_rejected") && output.includes("caller_forbidden"), "events and errors were collected");
     for (const value of [...served, ...secretCanaries(Object.values(demo.env.sandbox.secrets))]) {
       assert.ok(!log.includes(value), "a served credential or secret appears in the log");
+      assert.ok(!output.includes(value), "a served credential or secret appears in a client event or error");
     }
+    assert.ok(served.size >= 4, `only ${served.size} canaries`);
   });
 });
 
