@@ -122,9 +122,10 @@ export class TokenBrokerClient {
       throw new TokenBrokerError(state.blockedBy.code, state.blockedBy.message, { status: state.blockedBy.status, retryAfterSec: wait });
     }
     const joined = state.flight;
-    if (joined !== undefined && joined.minTtlSec >= minTtlSec) return joined.promise;
-    if (joined !== undefined) await joined.promise.catch(() => undefined);
-    return this.load(provider, state, minTtlSec, options.signal);
+    if (joined !== undefined && joined.minTtlSec >= minTtlSec) return abortable(joined.promise, options.signal);
+    if (joined !== undefined) await abortable(joined.promise, options.signal).catch(() => undefined);
+    // The request is shared by every call that joins it: one caller's signal ends its own wait, not the request.
+    return abortable(this.load(provider, state, minTtlSec), options.signal);
   }
 
   /**
@@ -195,8 +196,8 @@ export class TokenBrokerClient {
     };
   }
 
-  private load(provider: string, state: ProviderState, minTtlSec: number, signal?: AbortSignal): Promise<PartnerCredential> {
-    const promise = this.request(provider, state, minTtlSec, signal);
+  private load(provider: string, state: ProviderState, minTtlSec: number): Promise<PartnerCredential> {
+    const promise = this.request(provider, state, minTtlSec);
     const flight = { promise, minTtlSec };
     state.flight = flight;
     const clear = () => {
@@ -206,7 +207,7 @@ export class TokenBrokerClient {
     return promise;
   }
 
-  private async request(provider: string, state: ProviderState, minTtlSec: number, signal?: AbortSignal): Promise<PartnerCredential> {
+  private async request(provider: string, state: ProviderState, minTtlSec: number): Promise<PartnerCredential> {
     const url = new URL(`api/token/${provider}`, this.base);
     url.searchParams.set("min_ttl", String(Math.ceil(this.marginSec + minTtlSec)));
     let body: unknown;
@@ -215,9 +216,8 @@ export class TokenBrokerClient {
         fetch: this.brokerFetch,
         url,
         method: "GET",
-        authorization: await callerAuthorization(this.options.caller, signal),
+        authorization: await callerAuthorization(this.options.caller),
         timeoutMs: this.timeoutMs,
-        signal,
       });
     } catch (error) {
       if (error instanceof TokenBrokerError && error.retryAfterSec !== undefined) {
@@ -271,6 +271,19 @@ export class TokenBrokerClient {
       // A failing callback must not break credential handling.
     }
   }
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => (signal.removeEventListener("abort", onAbort), resolve(value)),
+      (error: unknown) => (signal.removeEventListener("abort", onAbort), reject(error)),
+    );
+  });
 }
 
 function checkProvider(provider: string): void {

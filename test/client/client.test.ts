@@ -16,7 +16,8 @@ const ORDERS = "orders-service";
 const CACHED = "ayyeka-client-cache";
 const DOWN = "ayyeka-client-down";
 const REVOKED = "ayyeka-client-revoked";
-const COPIES = [CACHED, DOWN, REVOKED];
+const ABORTED = "ayyeka-client-abort";
+const COPIES = [CACHED, DOWN, REVOKED, ABORTED];
 
 let demo: DemoBroker;
 /** Every credential value the broker answered and every caller JWT (canaries for errors, events and logs). */
@@ -135,6 +136,18 @@ describe("TokenBrokerClient against the broker", () => {
     const credential = await client.getCredential(DOWN);
     assert.equal(tokenRequestsFor(DOWN), requests + 1);
     assert.equal(credential.provider, DOWN);
+  });
+
+  test("one caller giving up (its AbortSignal) ends only its own wait, not the request the others share", async () => {
+    const client = newClient();
+    const controller = new AbortController();
+    const impatient = client.getCredential(ABORTED, { signal: controller.signal });
+    const patient = client.getCredential(ABORTED);
+    controller.abort(new Error("caller gave up"));
+    await assert.rejects(impatient, /caller gave up/);
+    const credential = await patient;
+    assert.equal(credential.provider, ABORTED);
+    assert.equal(tokenRequestsFor(ABORTED), 1);
   });
 
   test("a broker refusal is a TokenBrokerError with the problem code and nothing secret in it", async () => {
