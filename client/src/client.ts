@@ -1,8 +1,10 @@
-import type { AccessToken, GetTokenOptions, TokenCredential } from "@azure/core-auth";
+import type { TokenCredential } from "@azure/core-auth";
+import { brokerTokenCredential } from "./azure-credential.js";
 import { callBroker, type FetchFunction } from "./broker-http.js";
 import { callerAuthorization, type CallerAuth } from "./caller-auth.js";
 import { parseTokenBody, type PartnerCredential } from "./credential.js";
 import { TokenBrokerError } from "./errors.js";
+import { abortable, isIdempotent, replayable, withHeaders } from "./partner-request.js";
 
 /** What the optional `onEvent` callback receives: names, codes and fingerprints, never a value. */
 export interface TokenBrokerEvent {
@@ -73,7 +75,6 @@ interface ProviderState {
 }
 
 const PROVIDER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 
 /**
  * The caller's side of the token broker: partner credentials cached per provider until their
@@ -141,7 +142,7 @@ export class TokenBrokerClient {
     const first = await this.partnerFetch(input, withHeaders(input, requestInit, credential));
     if (first.status !== 401) return first;
     await this.reportRejected(provider, credential);
-    const retry = (IDEMPOTENT.has(method) || retryNonIdempotent === true) && replayable(input, requestInit);
+    const retry = (isIdempotent(method) || retryNonIdempotent === true) && replayable(input, requestInit);
     if (!retry) return first;
     await first.body?.cancel().catch(() => undefined);
     const fresh = await this.getCredential(provider, { signal: requestInit.signal ?? undefined });
@@ -174,26 +175,14 @@ export class TokenBrokerClient {
    */
   tokenCredential(provider: string): TokenCredential {
     checkProvider(provider);
-    return {
-      getToken: async (scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken> => {
-        const requested = (Array.isArray(scopes) ? scopes : [scopes]).map(normalizeScope);
-        const known = this.states.get(provider)?.entry?.credential.scope;
-        if (known !== undefined) assertScope(provider, known, requested);
-        const signal = options?.abortSignal instanceof AbortSignal ? options.abortSignal : undefined;
-        const credential = await this.getCredential(provider, { signal });
-        if (credential.accessToken === undefined || credential.scope === undefined) {
-          throw new TokenBrokerError("scope_mismatch", `Provider "${provider}" issues no scoped token; it cannot serve an Azure SDK client.`);
-        }
-        assertScope(provider, credential.scope, requested);
+    return brokerTokenCredential(provider, {
+      knownScope: () => this.states.get(provider)?.entry?.credential.scope,
+      getCredential: (signal) => this.getCredential(provider, { signal }),
+      refreshAfter: (credential) => {
         const entry = this.states.get(provider)?.entry;
-        return {
-          token: credential.accessToken,
-          expiresOnTimestamp: credential.expiresAt.getTime(),
-          refreshAfterTimestamp: entry?.credential === credential ? entry.refreshAt : undefined,
-          tokenType: "Bearer",
-        };
+        return entry?.credential === credential ? entry.refreshAt : undefined;
       },
-    };
+    });
   }
 
   private load(provider: string, state: ProviderState, minTtlSec: number): Promise<PartnerCredential> {
@@ -273,19 +262,6 @@ export class TokenBrokerClient {
   }
 }
 
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => (signal.removeEventListener("abort", onAbort), resolve(value)),
-      (error: unknown) => (signal.removeEventListener("abort", onAbort), reject(error)),
-    );
-  });
-}
-
 function checkProvider(provider: string): void {
   if (!PROVIDER_NAME.test(provider)) throw new TokenBrokerError("bad_request", "Provider names are lower-case letters, digits and dashes.");
 }
@@ -294,27 +270,3 @@ function codeOf(error: unknown): string {
   return error instanceof TokenBrokerError ? error.code : "internal";
 }
 
-/** `https://x//.default` and `https://x/.default` name the same scope (SDKs build both). */
-function normalizeScope(scope: string): string {
-  return scope.trim().replace(/\/+\.default$/, "/.default");
-}
-
-function assertScope(provider: string, issued: string, requested: string[]): void {
-  const expected = normalizeScope(issued);
-  if (requested.length === 0 || requested.some((s) => s !== expected)) {
-    throw new TokenBrokerError("scope_mismatch", `Provider "${provider}" issues tokens for ${expected}, not for ${requested.join(" ") || "(no scope)"}.`);
-  }
-}
-
-function withHeaders(input: string | URL | Request, init: RequestInit, credential: PartnerCredential): RequestInit {
-  const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
-  for (const [name, value] of Object.entries(credential.headers)) headers.set(name, value);
-  return { ...init, headers };
-}
-
-/** A body that can be sent twice: none, or one held in memory. */
-function replayable(input: string | URL | Request, init: RequestInit): boolean {
-  if (input instanceof Request && input.body !== null && init.body === undefined) return false;
-  const body = init.body;
-  return !(typeof ReadableStream !== "undefined" && body instanceof ReadableStream);
-}

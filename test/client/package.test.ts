@@ -36,7 +36,7 @@ after(() => {
 describe("the @token-broker/client package", () => {
   test("the tarball holds the compiled modules, their types, package.json and README: no sources, maps or tests", () => {
     const files = packed.files.map((f) => f.path).sort();
-    const modules = ["broker-http", "caller-auth", "cli", "client", "credential", "errors", "index", "status-table"];
+    const modules = ["azure-credential", "broker-http", "caller-auth", "cli", "client", "credential", "errors", "index", "partner-request", "status-table"];
     const expected = ["README.md", "package.json", ...modules.flatMap((m) => [`dist/${m}.d.ts`, `dist/${m}.js`])].sort();
     assert.deepEqual(files, expected);
     const manifest = JSON.parse(readFileSync(join(CLIENT, "package.json"), "utf8"));
