@@ -15,6 +15,8 @@ import { FileSecretStore, localDirProblem } from "./secrets/file-store.js";
 import type { SecretStore } from "./secrets/secret-store.js";
 import { TokenCache } from "./tokens/token-cache.js";
 import { AdminService } from "./broker/admin-service.js";
+import { RejectionService } from "./broker/rejection-service.js";
+import { RejectedCredentialReplacer } from "./tokens/rejected-replacement.js";
 import { InProcessLock } from "./rotation/in-process-lock.js";
 import { journalSecretName } from "./rotation/journal.js";
 import type { Lock } from "./rotation/lock.js";
@@ -49,6 +51,7 @@ export interface Broker {
   admin: AdminService;
   /** Keys that sign private_key_jwt assertions: /api/jwks and their rotation. */
   signingKeys: SigningKeys;
+  rejections: RejectionService;
   /** Releases connections (Redis) so the process can exit. */
   close(): Promise<void>;
 }
@@ -126,6 +129,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     logger,
   });
   assertRotationLockIsSafe(env, config, Boolean(fleetCache || options.lock));
+  const lock = options.lock ?? fleetCache?.lock ?? new InProcessLock(clock);
   const rotation = new RotationService({
     config,
     // Rotation reads the store uncached: a stale read could make it delete the key in service.
@@ -135,7 +139,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     sleeper,
     random,
     logger,
-    lock: options.lock ?? fleetCache?.lock ?? new InProcessLock(clock),
+    lock,
     onPromoted: async (provider) => {
       const promoted = config.providers[provider];
       if (promoted?.kind === "api-key") {
@@ -161,6 +165,14 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     sharedCache: fleetCache?.status,
     signingKeys,
   });
+  const rejections = new RejectionService({
+    config,
+    tokens,
+    cache,
+    // The rate limit takes a lease on the same (fleet-wide when Redis is on) lock as rotations.
+    replacer: new RejectedCredentialReplacer({ cache, fleet: fleetCache?.fleet, lock }),
+    logger,
+  });
   logger.log("info", "broker_started", {
     providers: Object.keys(config.providers),
     secret_store: env.KEY_VAULT_URL ? "key-vault" : "local-file",
@@ -169,7 +181,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
   const close = async () => {
     await fleetCache?.close();
   };
-  return { config, env, logger, secrets, providers, cache, tokens, rotation, admin, signingKeys, close };
+  return { config, env, logger, secrets, providers, cache, tokens, rotation, admin, signingKeys, rejections, close };
 }
 
 /**

@@ -5,9 +5,13 @@ export interface TokenResponseBody {
   provider: string;
   token_type: string;
   access_token?: string;
+  /** The scope the token was issued for (token providers with a configured scope). */
+  scope?: string;
   expires_in: number;
   expires_at: string;
   headers: Record<string, string>;
+  /** Fingerprint of the credential: what a caller reports to `POST /api/token/{provider}/rejected`. */
+  fingerprint: string;
 }
 
 interface Template {
@@ -25,10 +29,10 @@ interface Template {
  */
 const templates = new WeakMap<IssuedCredential, Template>();
 
-export function serializeTokenBody(provider: string, credential: IssuedCredential, now: number): string {
+export function serializeTokenBody(provider: string, credential: IssuedCredential, now: number, scope?: string): string {
   let template = templates.get(credential);
   if (template === undefined) {
-    template = buildTemplate(provider, credential);
+    template = buildTemplate(provider, credential, scope);
     templates.set(credential, template);
   }
   const seconds = expiresIn(credential, now);
@@ -45,16 +49,21 @@ export function expiresIn(credential: IssuedCredential, now: number): number {
   return Math.max(0, Math.floor((credential.expiresAt - now) / 1000));
 }
 
-function buildTemplate(provider: string, credential: IssuedCredential): Template {
-  // Key order follows the documented contract; static keys carry no access_token.
-  const start: Pick<TokenResponseBody, "provider" | "token_type" | "access_token"> = { provider, token_type: credential.tokenType };
-  if (credential.accessToken !== undefined) start.access_token = credential.accessToken;
+function buildTemplate(provider: string, credential: IssuedCredential, scope: string | undefined): Template {
+  // Key order follows the documented contract; static keys carry no access_token (nor scope).
+  const start: Pick<TokenResponseBody, "provider" | "token_type" | "access_token" | "scope"> = { provider, token_type: credential.tokenType };
+  if (credential.accessToken !== undefined) {
+    start.access_token = credential.accessToken;
+    if (scope !== undefined) start.scope = scope;
+  }
   const head = JSON.stringify(start).slice(0, -1) + ',"expires_in":';
   const tail =
     ',"expires_at":' +
     JSON.stringify(new Date(credential.expiresAt).toISOString()) +
     ',"headers":' +
     JSON.stringify(credential.headers) +
+    ',"fingerprint":' +
+    JSON.stringify(credential.fingerprint) +
     "}";
   return { head, tail, lastExpiresIn: -1, lastBody: "" };
 }

@@ -9,6 +9,7 @@ import type { CallerVerifier, VerifiedCaller } from "../callers/caller-verifier.
 import type { CallerPolicy } from "../callers/caller-policy.js";
 import type { CacheResult, TokenCache } from "../tokens/token-cache.js";
 import { issuedAuditFields } from "./issued-audit.js";
+import { ServedLedger } from "./served-ledger.js";
 import { serializeTokenBody } from "./token-body.js";
 
 export interface TokenRequest {
@@ -33,7 +34,22 @@ export interface TokenServiceDeps {
  * leaves one audit line with the caller, the provider and a fingerprint — never the credential.
  */
 export class TokenService {
-  constructor(private readonly deps: TokenServiceDeps) {}
+  /** Fingerprints served per caller (rejected-credential reports are checked against it). */
+  readonly served = new ServedLedger();
+  private readonly scopes = new Map<string, string>();
+  private readonly recordServed = (caller: string, provider: string, credential: { fingerprint: string }) =>
+    this.served.record(caller, provider, credential.fingerprint);
+
+  constructor(private readonly deps: TokenServiceDeps) {
+    for (const [name, provider] of Object.entries(deps.config.providers)) {
+      if ("scope" in provider && typeof provider.scope === "string") this.scopes.set(name, provider.scope);
+    }
+  }
+
+  /** The scope a token provider's tokens are issued for (stated in the token response). */
+  scopeOf(provider: string): string | undefined {
+    return this.scopes.get(provider);
+  }
 
   /**
    * Returns the serialized response body (see token-body.ts). On the hot path (a caller token
@@ -85,8 +101,8 @@ export class TokenService {
   }
 
   private issued(caller: string, provider: string, result: CacheResult): string {
-    this.deps.logger.log("info", "token_issued", issuedAuditFields(caller, provider, result.outcome, result.credential));
-    return serializeTokenBody(provider, result.credential, this.deps.clock.now());
+    this.deps.logger.log("info", "token_issued", issuedAuditFields(caller, provider, result.outcome, result.credential, this.recordServed));
+    return serializeTokenBody(provider, result.credential, this.deps.clock.now(), this.scopes.get(provider));
   }
 
   private denied(error: unknown, caller: string | undefined, provider: string): BrokerError {
@@ -105,6 +121,14 @@ export class TokenService {
     const source = this.deps.sources.get(provider);
     if (!source) throw new BrokerError("provider_not_found", UNKNOWN_PROVIDER_DETAIL);
     return source;
+  }
+
+  /** Authenticates a caller (401), resolves the provider (404) and checks the grant (403). */
+  async authorizeCaller(authorization: string | null | undefined, provider: string): Promise<{ caller: string; source: TokenSource }> {
+    const verified = await this.deps.verifier.verify(authorization);
+    const source = this.sourceFor(provider);
+    const caller = this.deps.policy.authorizeProvider(verified, provider);
+    return { caller, source };
   }
 
   /** For operator routes, which authenticate the same way but need the operator role. */

@@ -101,6 +101,12 @@ const providerBase = {
   upstream: UpstreamPolicySchema,
   probe: ProbeSchema.optional(),
   prewarm: z.boolean().default(false).describe("Fetch ahead of demand from the maintenance timer."),
+  rejectedMinIntervalSec: z
+    .number()
+    .int()
+    .min(0)
+    .default(30)
+    .describe("Least time between two partner fetches forced by rejected-credential reports (POST /api/token/{provider}/rejected), fleet-wide."),
 };
 
 /** The token exchange audience of the public cloud, which a federated identity credential names by default. */

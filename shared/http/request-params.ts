@@ -29,3 +29,27 @@ export function parseFlag(raw: string | null | undefined, name: string): boolean
   if (!parsed.success) throw new BrokerError("bad_request", `Query parameter ${name} must be true or false.`);
   return parsed.data === "true" || parsed.data === "1";
 }
+
+/** Longest body of a rejected-credential report: `{"fingerprint":"sha256:<12 hex>"}` is ~40 bytes. */
+export const MAX_REJECTION_BODY_BYTES = 1024;
+
+const RejectionSchema = z.object({ fingerprint: z.string().regex(/^sha256:[0-9a-f]{12}$/, "must be sha256:<12 hex digits>") }).strict();
+
+/** Body of `POST /api/token/{provider}/rejected`; anything else is a 400. */
+export function parseRejectionBody(text: string | undefined): { fingerprint: string } {
+  if (text === undefined || text.length > MAX_REJECTION_BODY_BYTES) {
+    throw new BrokerError("bad_request", `The body must be JSON {"fingerprint":"sha256:…"} of at most ${MAX_REJECTION_BODY_BYTES} bytes.`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new BrokerError("bad_request", 'The body must be JSON {"fingerprint":"sha256:…"}.');
+  }
+  const parsed = RejectionSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new BrokerError("bad_request", `Body field ${issue?.path.join(".") || "(root)"} ${issue?.message ?? "is invalid"}.`);
+  }
+  return parsed.data;
+}

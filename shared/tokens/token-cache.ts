@@ -196,6 +196,37 @@ export class TokenCache {
     return this.entries.get(entry.key) === entry ? recent.result : undefined;
   }
 
+  /**
+   * Rejected-credential path (see rejected-replacement.ts): a new credential from the partner,
+   * bypassing every cache, stored here and in the shared store; the other instances are told to
+   * drop the old one and pick the new one up from the shared store. Unlike invalidate(), the
+   * shared entry is overwritten, never deleted, so no instance falls through to its own fetch.
+   */
+  async replaceRejected(source: TokenSource, policy: CachePolicy): Promise<CacheResult> {
+    let prepared: PreparedSource;
+    try {
+      prepared = await source.prepare();
+    } catch (error) {
+      throw toBrokerError(error);
+    }
+    this.record(source.provider).lastKey = prepared.cacheKey;
+    const credential = await this.fetch(source.provider, prepared, policy, true);
+    try {
+      await this.deps.invalidations?.publish(source.provider);
+    } catch (error) {
+      this.degraded(source.provider, "publish", error);
+    }
+    return { credential, outcome: "forced", cacheKey: prepared.cacheKey };
+  }
+
+  /** Takes the replacement another instance obtained for a rejected credential, in place of ours. */
+  adoptReplacement(provider: string, cacheKey: string, credential: IssuedCredential, policy: CachePolicy): void {
+    const frozen = freeze(credential);
+    if (this.entries.get(cacheKey)?.credential.fingerprint === frozen.fingerprint) return;
+    const refreshAt = computeRefreshAt(frozen, policy, this.deps.random);
+    this.store(provider, cacheKey, frozen, refreshAt, ++this.generations, frozen.expiresAt - frozen.issuedAt);
+  }
+
   /** `refreshing` is true while any partner call or background refresh for the provider runs. */
   state(provider: string): ProviderCacheState {
     const record = this.records.get(provider);

@@ -10,6 +10,7 @@ import { secretCanaries } from "../support/canaries.js";
 import { startDemoFleet, type DemoFleet } from "../support/demo-fleet.js";
 import { startRedisServer, type RedisServer } from "../../dev/redis-server.js";
 import { redisSkipReason } from "../support/redis-skip.js";
+import { TokenBrokerClient, type TokenBrokerEvent } from "@token-broker/client";
 
 /**
  * Acceptance of the shared Redis cache: four real broker processes (local Functions host, real
@@ -24,7 +25,8 @@ const CRASH = "ayyeka-crash";
 const OUTAGE_WARM = "ayyeka-outage";
 const OUTAGE_COLD = "ayyeka-outage-cold";
 const RESUMED = "ayyeka-resumed";
-const COPIES = [BURST, CRASH, OUTAGE_WARM, OUTAGE_COLD, RESUMED];
+const REJECTED = "ayyeka-rejected";
+const COPIES = [BURST, CRASH, OUTAGE_WARM, OUTAGE_COLD, RESUMED, REJECTED];
 
 /**
  * One attempt per fetch with a 2 s timeout on EVERY provider: the single-flight lease is sized
@@ -90,6 +92,8 @@ describe("a fleet of broker processes sharing one Redis", { skip }, () => {
           raw.callers[ORDERS].providers.push(name);
         }
         for (const provider of Object.values<any>(raw.providers)) provider.upstream = { ...SHORT_UPSTREAM };
+        // The sandbox partner shares this test process with a hundred callers: 3 s (the lease stays at its 5 s floor).
+        raw.providers[REJECTED].upstream.timeoutMs = 3000;
         // Keys propagate instantly in the sandbox; keep verification quick.
         raw.providers.silverflow.rotation.verify = { attempts: 3, delayMs: 100 };
       },
@@ -120,6 +124,51 @@ describe("a fleet of broker processes sharing one Redis", { skip }, () => {
     assert.deepEqual(failed.slice(0, 3), [], `${failed.length} of 1000 requests failed`);
     assert.equal(new Set(answers.map((a) => a.token)).size, 1, "every instance served the same token");
     assert.equal(ayyeka.tokenRequests - before, 1, "exactly one upstream token request for the whole fleet");
+  });
+
+  test("a hundred callers on four instances reporting the same revoked token cause exactly one partner token request", async () => {
+    const ayyeka = fleet.env.sandbox.ayyeka;
+    const jwt = (await fleet.authorization(ORDERS)).slice("Bearer ".length);
+    const events: TokenBrokerEvent[] = [];
+    // A hundred callers, each with its own client (its own cache), spread over the instances.
+    const clients = Array.from(
+      { length: 100 },
+      (_, i) => new TokenBrokerClient({ url: fleet.instances[i % FLEET_SIZE]!.url, caller: () => jwt, onEvent: (e) => events.push(e) }),
+    );
+    const site = `${fleet.env.sandbox.url}/ayyeka/v2.0/site`;
+    const held = await Promise.all(clients.map((c) => c.getCredential(REJECTED)));
+    assert.equal(new Set(held.map((c) => c.fingerprint)).size, 1, "every caller holds the same credential");
+    const old = held[0]!;
+    issued.add(old.accessToken!);
+    // The services are already talking to the partner (open connections) when it revokes the token:
+    // the sandbox partner lives in this test process, and a hundred TLS handshakes at once on a
+    // loaded machine would otherwise delay the broker's own token request past its timeout.
+    const warm = await Promise.all(clients.map((c) => c.fetch(REJECTED, site)));
+    assert.deepEqual([...new Set(warm.map((r) => r.status))], [200]);
+    await Promise.all(warm.map((r) => r.body?.cancel()));
+
+    ayyeka.revokeTokens();
+    const tokensBefore = ayyeka.tokenRequests;
+    const rejectedBefore = ayyeka.requests.siteRejected;
+    const responses = await Promise.all(clients.map((c) => c.fetch(REJECTED, site)));
+    const statuses = responses.map((r) => r.status);
+    await Promise.all(responses.map((r) => r.body?.cancel()));
+
+    assert.deepEqual([...new Set(statuses)], [200], "every caller succeeded on its retry");
+    assert.equal(ayyeka.requests.siteRejected - rejectedBefore, 100, "each caller saw one 401");
+    assert.equal(ayyeka.tokenRequests - tokensBefore, 1, "exactly one partner token request for the whole fleet");
+    const reports = events.filter((e) => e.type === "credential_rejected");
+    assert.equal(reports.length, 100, "every caller's report was answered");
+    assert.ok(reports.every((e) => e.fingerprint === old.fingerprint && (e.outcome === "replaced" || e.outcome === "already_replaced")));
+    const fresh = await Promise.all(clients.map((c) => c.getCredential(REJECTED)));
+    assert.equal(new Set(fresh.map((c) => c.fingerprint)).size, 1, "every instance now serves the same new credential");
+    assert.notEqual(fresh[0]!.fingerprint, old.fingerprint);
+    issued.add(fresh[0]!.accessToken!);
+    console.log(
+      `# rejected credential, fleet: 100 callers on ${FLEET_SIZE} instances -> ${ayyeka.tokenRequests - tokensBefore} partner token request; ` +
+        `${reports.filter((e) => e.outcome === "replaced").length} reports answered replaced, ` +
+        `${reports.filter((e) => e.outcome === "already_replaced").length} already_replaced`,
+    );
   });
 
   test("the maintenance timer on one instance pre-warms flowe and kalibrate for the whole fleet", async () => {

@@ -14,16 +14,18 @@ test("a token credential serializes to the documented body, in contract order", 
     issuedAt: now,
     fingerprint: "sha256:000000000000",
   });
-  const text = serializeTokenBody("flowe", credential, now);
+  const text = serializeTokenBody("flowe", credential, now, "api://p1-test/.default");
   const body = JSON.parse(text);
-  assert.deepEqual(Object.keys(body), ["provider", "token_type", "access_token", "expires_in", "expires_at", "headers"]);
+  assert.deepEqual(Object.keys(body), ["provider", "token_type", "access_token", "scope", "expires_in", "expires_at", "headers", "fingerprint"]);
   assert.deepEqual(body, {
     provider: "flowe",
     token_type: "Bearer",
     access_token: 'tok"en\\1',
+    scope: "api://p1-test/.default",
     expires_in: 3599,
     expires_at: new Date(now + 3599_500).toISOString(),
     headers: { Authorization: 'Bearer tok"en\\1', AuthKey: "k" },
+    fingerprint: "sha256:000000000000",
   });
   // Later hits reuse the template; only expires_in moves.
   assert.equal(JSON.parse(serializeTokenBody("flowe", credential, now + 60_000)).expires_in, 3539);
@@ -38,7 +40,7 @@ test("a static key has no access_token", () => {
     issuedAt: now,
     fingerprint: "sha256:111111111111",
   });
-  const body = JSON.parse(serializeTokenBody("phixflow", credential, now));
-  assert.deepEqual(Object.keys(body), ["provider", "token_type", "expires_in", "expires_at", "headers"]);
+  const body = JSON.parse(serializeTokenBody("phixflow", credential, now, "ignored-for-static-keys"));
+  assert.deepEqual(Object.keys(body), ["provider", "token_type", "expires_in", "expires_at", "headers", "fingerprint"]);
   assert.equal(body.expires_in, 900);
 });

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseFlag, parseMinTtl } from "../../../shared/http/request-params.js";
+import { parseFlag, parseMinTtl, parseRejectionBody } from "../../../shared/http/request-params.js";
 
 test("min_ttl defaults when absent and parses whole seconds", () => {
   assert.equal(parseMinTtl(null, 30), 30);
@@ -19,4 +19,11 @@ test("flags accept only true/false/1/0", () => {
   assert.equal(parseFlag("true", "dry_run"), true);
   assert.equal(parseFlag("0", "dry_run"), false);
   assert.throws(() => parseFlag("yes", "dry_run"), /dry_run must be true or false/);
+});
+
+test("a rejection report body is {fingerprint: sha256:<12 hex>} and nothing else", () => {
+  assert.deepEqual(parseRejectionBody('{"fingerprint":"sha256:0123456789ab"}'), { fingerprint: "sha256:0123456789ab" });
+  for (const bad of [undefined, "", "null", "[]", '{"fingerprint":"sha256:0123456789AB"}', '{"fingerprint":"0123456789ab"}', '{"fingerprint":"sha256:0123456789ab","more":1}', "x".repeat(2000)]) {
+    assert.throws(() => parseRejectionBody(bad), (e: any) => e.code === "bad_request", String(bad).slice(0, 30));
+  }
 });
