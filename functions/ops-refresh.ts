@@ -3,10 +3,16 @@ import { handleHttp } from "../shared/http/handle-http.js";
 import { jsonResult, type HttpResult } from "../shared/http/http-result.js";
 import { broker, ready } from "./runtime.js";
 
-/** POST /api/ops/providers/{provider}/refresh: fetch a new credential now (operator role). */
+/**
+ * POST /api/ops/providers/{provider}/refresh: fetch a new credential now, serving the current one
+ * until it arrives; `?revoke=true` drops the current one first (operator role).
+ */
 export async function opsRefresh(request: HttpRequest): Promise<HttpResult> {
   return handleHttp(broker.logger, "ops-refresh", async () =>
-    jsonResult(200, await broker.admin.refresh(request.headers.get("authorization"), request.params.provider ?? "")),
+    jsonResult(
+      200,
+      await broker.admin.refresh(request.headers.get("authorization"), request.params.provider ?? "", request.query.get("revoke")),
+    ),
   );
 }
 

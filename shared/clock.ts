@@ -6,6 +6,13 @@ export interface Clock {
 /** Delays are part of the clock so retries and back-offs run instantly under a manual clock. */
 export interface Sleeper {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Resolves once `ms` have passed: a deadline raced against real work (an HTTP call). Abort
+   * `signal` when the work is over to free the timer (the promise then rejects with its reason).
+   * Unlike sleep(), a manual clock never moves time forward for it: it fires once time is moved
+   * past it, so the work it guards gets its chance.
+   */
+  deadline(ms: number, signal: AbortSignal): Promise<void>;
 }
 
 export type Random = () => number;

@@ -38,6 +38,8 @@ export interface ProviderStatus {
     last_error?: { code: string; detail: string; at: string };
   };
   circuit?: "closed" | "open" | "half-open";
+  /** The partner's Retry-After holds until then: no call to it before (except an operator refresh). */
+  throttled_until?: string;
   rotation?: RotationStatus | { error: { code: string; detail: string } };
 }
 
@@ -69,16 +71,21 @@ export class AdminService {
     return { generated_at: iso(this.deps.clock.now())!, shared_cache: this.deps.sharedCache?.() ?? "off", providers, signing_keys: signingKeys };
   }
 
-  async refresh(authorization: string | null | undefined, provider: string): Promise<RefreshResult> {
+  /**
+   * A new credential now. The one in service keeps being served until it arrives (a partner outage
+   * then costs nothing); `revoke=true` says the old one is known bad, so it is dropped everywhere
+   * first and callers wait for the new one.
+   */
+  async refresh(authorization: string | null | undefined, provider: string, revokeFlag: string | null = null): Promise<RefreshResult> {
     const caller = await this.operator(authorization, "refresh", provider);
     const runtime = this.runtime(provider);
+    const revoke = parseFlag(revokeFlag, "revoke");
+    const action = revoke ? "refresh_revoke" : "refresh";
     try {
       const policy = this.deps.config.providers[provider]!.cache;
-      // Every instance drops what it holds first; the forced fetch then stores the new credential
-      // locally and in the shared cache, where the others pick it up.
-      await this.deps.cache.invalidate(provider, { broadcast: true });
-      const { credential } = await this.deps.cache.get(runtime.source, policy, { minTtlSec: 0, force: true });
-      this.audit(caller, "refresh", provider, "ok", credential.fingerprint);
+      if (revoke) await this.deps.cache.revoke(provider);
+      const { credential } = await this.deps.cache.refreshNow(runtime.source, policy);
+      this.audit(caller, action, provider, "ok", credential.fingerprint);
       return {
         provider,
         token_type: credential.tokenType,
@@ -87,7 +94,7 @@ export class AdminService {
         expires_at: iso(credential.expiresAt)!,
       };
     } catch (error) {
-      this.audit(caller, "refresh", provider, toBrokerError(error).code);
+      this.audit(caller, action, provider, toBrokerError(error).code);
       throw error;
     }
   }
@@ -140,7 +147,10 @@ export class AdminService {
         last_error: state.lastError && { code: state.lastError.code, detail: state.lastError.detail, at: iso(state.lastError.at)! },
       },
     };
-    if (runtime.caller) status.circuit = runtime.caller.breaker.state;
+    if (runtime.caller) {
+      status.circuit = runtime.caller.breaker.state;
+      status.throttled_until = iso(runtime.caller.throttledUntil());
+    }
     if (this.deps.rotation.isRotating(name)) {
       try {
         status.rotation = await this.deps.rotation.status(name);

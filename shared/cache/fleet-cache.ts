@@ -64,9 +64,8 @@ export function createFleetCache(options: FleetCacheOptions): FleetCache {
 export function leaseTtlMs(config: BrokerConfig): number {
   let longest = 0;
   for (const provider of Object.values(config.providers)) {
-    const u = provider.upstream;
-    const budget = u.maxAttempts * u.timeoutMs + (u.maxAttempts - 1) * Math.max(u.maxDelayMs, u.maxRetryAfterSec * 1000);
-    longest = Math.max(longest, budget);
+    // One fetch, every attempt and retry delay included, ends by its deadline.
+    longest = Math.max(longest, provider.upstream.deadlineMs);
   }
   return Math.max(5_000, longest + 2_000);
 }

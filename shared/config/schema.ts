@@ -68,7 +68,16 @@ export type CachePolicy = z.infer<typeof CachePolicySchema>;
 
 export const UpstreamPolicySchema = z
   .object({
-    timeoutMs: z.number().int().min(100).max(120_000).default(5000).describe("Per-attempt timeout."),
+    timeoutMs: z.number().int().min(100).max(120_000).default(5000).describe("Per-attempt timeout (cut short by deadlineMs)."),
+    deadlineMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(120_000)
+      .default(10_000)
+      .describe(
+        "Overall deadline of one fetch, every attempt and retry delay included: a caller waiting on a partner is answered within it. Keep it well under your callers' own timeouts.",
+      ),
     maxAttempts: z.number().int().min(1).max(10).default(3).describe("Attempts per fetch, first included."),
     baseDelayMs: z.number().int().min(0).default(200).describe("First retry delay; doubles each attempt, full jitter."),
     maxDelayMs: z.number().int().min(0).default(3000).describe("Cap on one retry delay."),
@@ -78,11 +87,46 @@ export const UpstreamPolicySchema = z
       .min(0)
       .default(10)
       .describe("A partner Retry-After longer than this fails fast (503 with that Retry-After) instead of waiting."),
+    maxThrottleSec: z
+      .number()
+      .int()
+      .min(1)
+      .max(86_400)
+      .default(300)
+      .describe(
+        "Longest a partner's Retry-After (seconds or HTTP-date) keeps the broker from calling it again; longer values are cut to this. Also the largest Retry-After the broker sends for this provider. An operator refresh ignores the wait.",
+      ),
+    maxResponseBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(10 * 1024 * 1024)
+      .default(65_536)
+      .describe("Largest partner answer read (token, key API, probe), in bytes; a longer one is abandoned unread (upstream_rejected)."),
+    maxTokenBytes: z
+      .number()
+      .int()
+      .min(64)
+      .max(1024 * 1024)
+      .default(16_384)
+      .describe("Longest access token served, in bytes; a longer one is refused (upstream_rejected)."),
     breakerFailures: z.number().int().min(1).default(5).describe("Consecutive failed fetches that open the circuit."),
     breakerOpenSec: z.number().int().min(1).default(30).describe("How long an open circuit fails fast before one trial."),
   })
   .strict()
-  .default({ timeoutMs: 5000, maxAttempts: 3, baseDelayMs: 200, maxDelayMs: 3000, maxRetryAfterSec: 10, breakerFailures: 5, breakerOpenSec: 30 });
+  .default({
+    timeoutMs: 5000,
+    deadlineMs: 10_000,
+    maxAttempts: 3,
+    baseDelayMs: 200,
+    maxDelayMs: 3000,
+    maxRetryAfterSec: 10,
+    maxThrottleSec: 300,
+    maxResponseBytes: 65_536,
+    maxTokenBytes: 16_384,
+    breakerFailures: 5,
+    breakerOpenSec: 30,
+  });
 export type UpstreamPolicy = z.infer<typeof UpstreamPolicySchema>;
 
 export const ProbeSchema = z

@@ -40,7 +40,7 @@ export function problemResult(error: unknown): HttpResult {
     "cache-control": NO_STORE,
   };
   if (e.code === "caller_unauthenticated") headers["www-authenticate"] = 'Bearer realm="token-broker", error="invalid_token"';
-  if (e.retryAfterSec !== undefined || e.status === 503) headers["retry-after"] = String(e.retryAfterSec ?? 5);
+  if (e.retryAfterSec !== undefined || e.status === 503) headers["retry-after"] = retryAfterHeader(e.retryAfterSec);
   const body = {
     type: `urn:token-broker:error:${e.code}`,
     title: ERROR_TITLES[e.code],
@@ -49,4 +49,16 @@ export function problemResult(error: unknown): HttpResult {
     detail: e.detail,
   };
   return { status: e.status, headers, body: JSON.stringify(body) };
+}
+
+/** Longest Retry-After ever sent (the largest `upstream.maxThrottleSec` allowed). */
+const MAX_RETRY_AFTER_SEC = 86_400;
+
+/**
+ * RFC 9110 delay-seconds: a non-negative integer. Components cap their own values; this is the
+ * last guard so that no computed value (fraction, exponent notation, NaN) ever reaches a caller.
+ */
+export function retryAfterHeader(seconds: number | undefined): string {
+  const value = seconds !== undefined && Number.isFinite(seconds) ? Math.ceil(seconds) : 5;
+  return String(Math.min(MAX_RETRY_AFTER_SEC, Math.max(0, value)));
 }

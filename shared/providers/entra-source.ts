@@ -10,6 +10,7 @@ import { z } from "zod";
 import type { Clock } from "../clock.js";
 import { TOKEN_EXCHANGE_AUDIENCE, type EntraProviderConfig } from "../config/schema.js";
 import { BrokerError } from "../errors/broker-error.js";
+import { assertTokenSize } from "../http/bounded-body.js";
 import { fingerprint } from "../log/fingerprint.js";
 import type { SecretStore } from "../secrets/secret-store.js";
 import { resolveExpiry } from "../tokens/expiry.js";
@@ -123,7 +124,7 @@ export class EntraSource implements TokenSource {
     return {
       cacheKey,
       issue: (options: IssueOptions) =>
-        this.deps.caller.run((signal) => this.requestToken(auth.value, extra.headers, signal), options.signal),
+        this.deps.caller.run((signal) => this.requestToken(auth.value, extra.headers, signal), { signal: options.signal, immediate: options.force }),
     };
   }
 
@@ -175,6 +176,7 @@ export class EntraSource implements TokenSource {
     if (!token?.token || /[\x00-\x1f\x7f]/.test(token.token)) {
       throw new UpstreamFailure("invalid", "no usable access token", { status: recorder.last?.status });
     }
+    assertTokenSize(token.token, config.upstream.maxTokenBytes, recorder.last?.status);
     const { expiresAt } = resolveExpiry({
       expiresOn: token.expiresOnTimestamp,
       accessToken: token.token,

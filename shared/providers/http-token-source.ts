@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Clock } from "../clock.js";
 import type { HttpTokenProviderConfig } from "../config/schema.js";
+import { assertTokenSize, discardBody, readBodyText } from "../http/bounded-body.js";
 import type { FetchLike } from "../http/fetch-like.js";
 import { fingerprint } from "../log/fingerprint.js";
 import type { SecretStore } from "../secrets/secret-store.js";
@@ -55,7 +56,10 @@ export class HttpTokenSource implements TokenSource {
       cacheKey,
       issue: async (options: IssueOptions) => {
         const authCredential = await auth.issue(options);
-        return this.deps.caller.run((signal) => this.mint(authCredential.headers, extra.headers, signal), options.signal);
+        return this.deps.caller.run((signal) => this.mint(authCredential.headers, extra.headers, signal), {
+          signal: options.signal,
+          immediate: options.force,
+        });
       },
     };
   }
@@ -74,9 +78,12 @@ export class HttpTokenSource implements TokenSource {
     }
     const requestedAt = clock.now();
     const response = await this.deps.fetch(config.url, init);
-    const text = await response.text();
     // No error details are repeated: the body of a failed mint is the partner's prose, not a code.
-    if (!response.ok) throw failureForStatus(response.status, parseRetryAfter(response.headers.get("retry-after"), clock.now()));
+    if (!response.ok) {
+      await discardBody(response, config.upstream.maxResponseBytes);
+      throw failureForStatus(response.status, parseRetryAfter(response.headers.get("retry-after"), clock.now()));
+    }
+    const text = await readBodyText(response, config.upstream.maxResponseBytes);
 
     let body: unknown;
     try {
@@ -92,6 +99,7 @@ export class HttpTokenSource implements TokenSource {
         status: response.status,
       });
     }
+    assertTokenSize(token.data, config.upstream.maxTokenBytes, response.status);
     const expiresIn = LifetimeSchema.safeParse(expiresInField ? readPath(body, expiresInField) : undefined);
     const expiresOn = LifetimeSchema.safeParse(expiresAtField ? readPath(body, expiresAtField) : undefined);
     const { expiresAt } = resolveExpiry({

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Clock } from "../clock.js";
 import type { OAuth2ProviderConfig } from "../config/schema.js";
+import { assertTokenSize, readBodyText, readErrorText } from "../http/bounded-body.js";
 import type { FetchLike } from "../http/fetch-like.js";
 import { fingerprint } from "../log/fingerprint.js";
 import type { SecretStore } from "../secrets/secret-store.js";
@@ -65,7 +66,8 @@ export class OAuth2Source implements TokenSource {
     }));
     return {
       cacheKey,
-      issue: (options: IssueOptions) => this.deps.caller.run((signal) => this.requestToken(auth, extra.headers, signal), options.signal),
+      issue: (options: IssueOptions) =>
+        this.deps.caller.run((signal) => this.requestToken(auth, extra.headers, signal), { signal: options.signal, immediate: options.force }),
     };
   }
 
@@ -90,12 +92,13 @@ export class OAuth2Source implements TokenSource {
     // Taken before the request: expires_in counts from the partner's issue time, which is later.
     const requestedAt = clock.now();
     const response = await auth.fetch(config.tokenUrl, { method: "POST", headers, body: body.toString(), signal });
-    const text = await response.text();
+    const limits = config.upstream;
     if (!response.ok) {
       const retryAfter = parseRetryAfter(response.headers.get("retry-after"), clock.now());
-      throw failureForStatus(response.status, retryAfter, oauthErrorCode(text));
+      throw failureForStatus(response.status, retryAfter, oauthErrorCode(await readErrorText(response, limits.maxResponseBytes)));
     }
-    const token = parseTokenResponse(text, response.status);
+    const token = parseTokenResponse(await readBodyText(response, limits.maxResponseBytes), response.status);
+    assertTokenSize(token.access_token, limits.maxTokenBytes, response.status);
     const tokenType = config.tokenType ?? normaliseTokenType(token.token_type);
     const { expiresAt } = resolveExpiry({
       expiresIn: token.expires_in,
@@ -140,7 +143,8 @@ function parseTokenResponse(text: string, status: number): z.infer<typeof TokenR
   return parsed.data;
 }
 
-function oauthErrorCode(text: string): string | undefined {
+function oauthErrorCode(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
   try {
     const parsed = ErrorResponseSchema.safeParse(JSON.parse(text));
     return parsed.success ? parsed.data.error : undefined;

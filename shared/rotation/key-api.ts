@@ -3,6 +3,7 @@ import type { Clock, Random, Sleeper } from "../clock.js";
 import type { KeyApiSpec } from "../config/rotation-schema.js";
 import type { UpstreamPolicy } from "../config/schema.js";
 import { BrokerError } from "../errors/broker-error.js";
+import { discardBody, readBodyText } from "../http/bounded-body.js";
 import type { FetchLike } from "../http/fetch-like.js";
 import type { Logger } from "../log/logger.js";
 import { UpstreamCaller } from "../upstream/upstream-caller.js";
@@ -59,7 +60,7 @@ export class PartnerKeyApi {
   constructor(
     private readonly provider: string,
     private readonly spec: KeyApiSpec,
-    policy: UpstreamPolicy,
+    private readonly policy: UpstreamPolicy,
     private readonly deps: KeyApiDeps,
   ) {
     this.idempotent = new UpstreamCaller(provider, policy, deps);
@@ -167,17 +168,19 @@ export class PartnerKeyApi {
         signal,
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
+      const maxBytes = this.policy.maxResponseBytes;
       if (response.status === 429 || response.status >= 500) {
-        await drain(response);
+        await discardBody(response, maxBytes);
         const retryAfterSec = parseRetryAfter(response.headers.get("retry-after"), this.deps.clock.now());
         throw new UpstreamFailure("transient", `HTTP ${response.status}`, { status: response.status, retryAfterSec });
       }
       if (!readJson || !response.ok) {
-        await drain(response);
+        await discardBody(response, maxBytes);
         return { status: response.status, json: undefined };
       }
+      const text = await readBodyText(response, maxBytes);
       try {
-        return { status: response.status, json: (await response.json()) as unknown };
+        return { status: response.status, json: JSON.parse(text) as unknown };
       } catch {
         // The body is not quoted anywhere: a create answer carries the secret.
         throw new UpstreamFailure("invalid", `HTTP ${response.status} with a body that is not JSON`, { status: response.status });
@@ -218,7 +221,3 @@ function dig(value: unknown, dottedPath: string): unknown {
   return current;
 }
 
-async function drain(response: Response): Promise<void> {
-  // Frees the connection; the content is never looked at.
-  await response.arrayBuffer().catch(() => undefined);
-}

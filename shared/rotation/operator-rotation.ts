@@ -1,6 +1,7 @@
 import type { RotationConfig } from "../config/rotation-schema.js";
 import type { ApiKeyProviderConfig } from "../config/schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
+import { discardBody } from "../http/bounded-body.js";
 import { fingerprint } from "../log/fingerprint.js";
 import { errorFields } from "../log/logger.js";
 import { assertHeaderValue, resolveHeaders } from "../providers/headers.js";
@@ -242,7 +243,7 @@ export class OperatorRotation {
     const headers = { ...extra.headers, ...credential };
     const status = await this.probeCaller.run(async (signal) => {
       const response = await this.deps.fetch(probe.url, { method: probe.method, headers, signal });
-      await response.arrayBuffer().catch(() => undefined);
+      await discardBody(response, config.upstream.maxResponseBytes);
       if (response.status === 429 || response.status >= 500) {
         const retryAfterSec = parseRetryAfter(response.headers.get("retry-after"), this.deps.clock.now());
         throw new UpstreamFailure("transient", `HTTP ${response.status}`, { status: response.status, retryAfterSec });

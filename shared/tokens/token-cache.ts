@@ -159,6 +159,27 @@ export class TokenCache {
     return this.miss(source.provider, prepared, policy, minTtlMs, entry);
   }
 
+  /**
+   * Operator refresh: a new credential from the partner now, past every cache (the SDK's included)
+   * and past the partner's last Retry-After. The credential in service keeps being served until
+   * the new one has arrived; then every instance moves to it. If the partner fails, callers see no
+   * change and the error goes to the operator.
+   */
+  async refreshNow(source: TokenSource, policy: CachePolicy): Promise<CacheResult> {
+    const result = await this.get(source, policy, { minTtlSec: 0, force: true });
+    // The new credential is in the shared store already: the others drop theirs and find it there.
+    await this.publish(source.provider);
+    return result;
+  }
+
+  /**
+   * The provider's credentials are known bad (revoked at the partner, leaked): drop them here, in
+   * the shared store and on every instance. Callers then wait for a new one.
+   */
+  async revoke(provider: string): Promise<void> {
+    await this.invalidate(provider, { broadcast: true });
+  }
+
   /** Drops the provider's credentials here and in the shared store; `broadcast` tells the fleet. */
   async invalidate(provider: string, options: { broadcast?: boolean } = {}): Promise<void> {
     const keys = this.dropLocal(provider);
@@ -171,15 +192,17 @@ export class TokenCache {
         this.degraded(provider, "delete", error);
       }
     }
-    const bus = this.deps.invalidations;
-    if (options.broadcast && bus) {
-      try {
-        await bus.publish(provider);
-      } catch (error) {
-        this.degraded(provider, "publish", error);
-      }
-    }
+    if (options.broadcast) await this.publish(provider);
     this.deps.logger.log("info", "token_cache_invalidated", { provider, origin: "local", broadcast: Boolean(options.broadcast) });
+  }
+
+  /** Tells the other instances to drop what they hold for the provider; never rejects. */
+  private async publish(provider: string): Promise<void> {
+    try {
+      await this.deps.invalidations?.publish(provider);
+    } catch (error) {
+      this.degraded(provider, "publish", error);
+    }
   }
 
   /**
@@ -399,6 +422,10 @@ export class TokenCache {
           ? await this.issueAndShare(provider, prepared, forced, record, epoch)
           : await this.issueThroughFleet(fleet, provider, prepared, record, epoch);
       const credential = freeze(obtained);
+      // A lifetime shorter than the round trip: expired on arrival, so never cached nor served.
+      if (!(credential.expiresAt > this.deps.clock.now())) {
+        throw new BrokerError("upstream_rejected", `Partner for "${provider}" returned a credential that had expired by the time it arrived.`);
+      }
       if (record.epoch === epoch) {
         const now = this.deps.clock.now();
         const refreshAt = computeRefreshAt(credential, policy, this.deps.random);

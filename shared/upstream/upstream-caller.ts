@@ -7,15 +7,26 @@ import type { Platform } from "../platform.js";
 
 export type UpstreamCallerDeps = Platform;
 
+export interface RunOptions {
+  /** The caller's own cancellation. */
+  signal?: AbortSignal;
+  /**
+   * Operator refresh: call the partner now, whatever its last Retry-After or the circuit say. One
+   * request a person asked for is how a throttle or an outage is found to be over.
+   */
+  immediate?: boolean;
+}
+
 /**
- * Runs one logical partner call: per-attempt timeout, bounded retries with full jitter on transient
- * failures (honouring Retry-After up to a cap), no retry on rejections, and a circuit breaker.
- * Errors leave as BrokerErrors with the public codes: upstream_rejected (502) or
- * upstream_unavailable (503 + Retry-After).
+ * Runs one logical partner call: one overall deadline across every attempt and retry delay, a
+ * per-attempt timeout within it, bounded retries with full jitter on transient failures (honouring
+ * Retry-After up to a cap), no retry on rejections, and a circuit breaker. Errors leave as
+ * BrokerErrors with the public codes: upstream_rejected (502) or upstream_unavailable (503 +
+ * Retry-After, always whole seconds between 1 and maxThrottleSec).
  */
 export class UpstreamCaller {
   readonly breaker: CircuitBreaker;
-  /** Epoch ms before which the partner asked not to be called again (its last Retry-After). */
+  /** Epoch ms before which the partner asked not to be called again (its last Retry-After, capped). */
   private notBefore = 0;
 
   constructor(
@@ -26,24 +37,34 @@ export class UpstreamCaller {
     this.breaker = new CircuitBreaker(deps.clock, policy.breakerFailures, policy.breakerOpenSec * 1000);
   }
 
-  async run<T>(attempt: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T> {
-    const waitMs = this.notBefore - this.deps.clock.now();
-    if (waitMs > 0) {
+  /** When the partner's last Retry-After ends (epoch ms), while it still holds; for status. */
+  throttledUntil(): number | undefined {
+    return this.notBefore > this.deps.clock.now() ? this.notBefore : undefined;
+  }
+
+  async run<T>(attempt: (signal: AbortSignal) => Promise<T>, options: RunOptions = {}): Promise<T> {
+    const outer = options.signal;
+    const startedAt = this.deps.clock.now();
+    const waitMs = this.notBefore - startedAt;
+    if (waitMs > 0 && !options.immediate) {
       throw new BrokerError("upstream_unavailable", `Partner for "${this.provider}" asked to wait before the next request.`, {
-        retryAfterSec: Math.ceil(waitMs / 1000),
+        retryAfterSec: this.retryAfter(waitMs / 1000),
       });
     }
-    if (!this.breaker.tryAcquire()) {
+    if (!this.breaker.tryAcquire() && !options.immediate) {
       throw new BrokerError("upstream_unavailable", `Partner for "${this.provider}" is failing; circuit open.`, {
-        retryAfterSec: Math.max(1, Math.ceil(this.breaker.blockedForMs() / 1000)),
+        retryAfterSec: this.retryAfter(this.breaker.blockedForMs() / 1000),
       });
     }
+    const deadlineAt = startedAt + this.policy.deadlineMs;
     let last: UpstreamFailure | undefined;
     try {
       for (let n = 1; n <= this.policy.maxAttempts; n++) {
+        const budgetMs = Math.min(this.policy.timeoutMs, deadlineAt - this.deps.clock.now());
         try {
-          const value = await this.once(attempt, outer);
+          const value = await this.once(attempt, outer, budgetMs);
           this.breaker.onSuccess();
+          this.notBefore = 0;
           return value;
         } catch (error) {
           last = asFailure(error);
@@ -59,7 +80,10 @@ export class UpstreamCaller {
           const retryAfter = last.options.retryAfterSec;
           if (retryAfter !== undefined && retryAfter > this.policy.maxRetryAfterSec) break;
           const backoff = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (n - 1)) * this.deps.random();
-          await this.deps.sleeper.sleep(Math.max(backoff, (retryAfter ?? 0) * 1000), outer);
+          const delay = Math.max(backoff, (retryAfter ?? 0) * 1000);
+          // No attempt could start before the deadline: answer the caller now instead.
+          if (this.deps.clock.now() + delay >= deadlineAt) break;
+          await this.deps.sleeper.sleep(delay, outer);
         }
       }
     } catch (error) {
@@ -71,33 +95,67 @@ export class UpstreamCaller {
     // A rejection is the partner working correctly: it must not open the circuit for everyone.
     if (last?.kind === "rejected") this.breaker.onSuccess();
     else this.breaker.onFailure();
-    // The partner's Retry-After holds for the next requests too, not only for this call's retries.
+    // The partner's Retry-After holds for the next requests too, not only for this call's retries,
+    // but never longer than maxThrottleSec: one absurd header must not disable a provider.
     const retryAfterSec = last?.kind === "transient" ? last.options.retryAfterSec : undefined;
-    if (retryAfterSec !== undefined && retryAfterSec > 0) this.notBefore = this.deps.clock.now() + retryAfterSec * 1000;
-    throw toBrokerError(this.provider, last);
+    if (retryAfterSec !== undefined && retryAfterSec > 0) {
+      this.notBefore = this.deps.clock.now() + Math.min(retryAfterSec, this.policy.maxThrottleSec) * 1000;
+    }
+    throw this.toBrokerError(last);
   }
 
-  private async once<T>(attempt: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T> {
+  /**
+   * One attempt under its own timeout. The timer is the injected sleeper's deadline, so tests
+   * move time instead of waiting, and the attempt's signal aborts the request and its body.
+   */
+  private async once<T>(attempt: (signal: AbortSignal) => Promise<T>, outer: AbortSignal | undefined, budgetMs: number): Promise<T> {
+    const ms = Math.max(0, Math.floor(budgetMs));
     const controller = new AbortController();
     const onAbort = () => controller.abort(outer?.reason);
     if (outer?.aborted) onAbort();
     outer?.addEventListener("abort", onAbort, { once: true });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+    const timerDone = new AbortController();
+    let expire!: (failure: UpstreamFailure) => void;
+    const timeout = new Promise<never>((_, reject) => (expire = reject));
+    this.deps.sleeper.deadline(ms, timerDone.signal).then(
+      () => {
         // Reject first: aborting makes fetch reject synchronously, and that would win the race as a
         // plain "network error".
-        reject(new UpstreamFailure("transient", `timed out after ${this.policy.timeoutMs} ms`));
+        expire(new UpstreamFailure("transient", `timed out after ${ms} ms`));
         controller.abort(new Error("timeout"));
-      }, this.policy.timeoutMs);
-      timer.unref?.();
-    });
+      },
+      () => undefined,
+    );
     try {
       return await Promise.race([attempt(controller.signal), timeout]);
     } finally {
-      clearTimeout(timer);
+      timerDone.abort();
       outer?.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** Whole seconds between 1 and maxThrottleSec: what callers may be told to wait. */
+  private retryAfter(seconds: number | undefined, fallback = 5): number {
+    const value = seconds !== undefined && Number.isFinite(seconds) ? Math.ceil(seconds) : fallback;
+    return Math.min(this.policy.maxThrottleSec, Math.max(1, value));
+  }
+
+  private toBrokerError(failure: UpstreamFailure | undefined): BrokerError {
+    const provider = this.provider;
+    if (failure?.kind === "rejected") {
+      return new BrokerError("upstream_rejected", `Partner rejected the credentials of "${provider}" (${failure.summary}).`, {
+        cause: failure,
+      });
+    }
+    if (failure?.kind === "invalid") {
+      return new BrokerError("upstream_rejected", `Partner for "${provider}" returned an unusable response (${failure.summary}).`, {
+        cause: failure,
+      });
+    }
+    return new BrokerError("upstream_unavailable", `Partner for "${provider}" is unavailable (${failure?.summary ?? "unknown"}).`, {
+      cause: failure,
+      retryAfterSec: this.retryAfter(failure?.options.retryAfterSec),
+    });
   }
 }
 
@@ -111,22 +169,5 @@ function cancelled(provider: string, outer: AbortSignal): BrokerError {
   return new BrokerError("upstream_unavailable", `Request to the partner for "${provider}" was cancelled.`, {
     cause: outer.reason,
     retryAfterSec: 1,
-  });
-}
-
-function toBrokerError(provider: string, failure: UpstreamFailure | undefined): BrokerError {
-  if (failure?.kind === "rejected") {
-    return new BrokerError("upstream_rejected", `Partner rejected the credentials of "${provider}" (${failure.summary}).`, {
-      cause: failure,
-    });
-  }
-  if (failure?.kind === "invalid") {
-    return new BrokerError("upstream_rejected", `Partner for "${provider}" returned an unusable response (${failure.summary}).`, {
-      cause: failure,
-    });
-  }
-  return new BrokerError("upstream_unavailable", `Partner for "${provider}" is unavailable (${failure?.summary ?? "unknown"}).`, {
-    cause: failure,
-    retryAfterSec: Math.max(1, failure?.options.retryAfterSec ?? 5),
   });
 }

@@ -29,10 +29,10 @@ const REJECTED = "ayyeka-rejected";
 const COPIES = [BURST, CRASH, OUTAGE_WARM, OUTAGE_COLD, RESUMED, REJECTED];
 
 /**
- * One attempt per fetch with a 2 s timeout on EVERY provider: the single-flight lease is sized
+ * One attempt per fetch with a 2 s timeout and deadline on EVERY provider: the single-flight lease is sized
  * for the slowest provider (leaseTtlMs), so this brings it down to its 5 s floor.
  */
-const SHORT_UPSTREAM = { timeoutMs: 2000, maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSec: 1 };
+const SHORT_UPSTREAM = { timeoutMs: 2000, deadlineMs: 2000, maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterSec: 1 };
 
 const ORDERS = "orders-service";
 const PAYMENTS = "payments-service";

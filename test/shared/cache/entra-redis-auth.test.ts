@@ -30,6 +30,10 @@ class GatedSleeper implements Sleeper {
       this.arrived?.();
     });
   }
+  /** EntraRedisAuth sets no deadlines: this one fires only by being cancelled. */
+  deadline(_ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
+  }
   /** Resolves with the next sleep the loop starts. */
   async next(): Promise<{ ms: number; release: () => void }> {
     while (this.waiting.length === 0) await new Promise<void>((resolve) => (this.arrived = resolve));

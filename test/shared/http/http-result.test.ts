@@ -31,3 +31,13 @@ test("an unexpected error becomes a 500 without its message", () => {
   assert.equal(result.status, 500);
   assert.doesNotMatch(result.body, /CANARY/);
 });
+
+test("Retry-After is always a whole, non-negative number of seconds within a day", () => {
+  const sent = (retryAfterSec: number | undefined) =>
+    problemResult(new BrokerError("upstream_unavailable", "detail", { retryAfterSec })).headers["retry-after"];
+  assert.equal(sent(1e23), "86400");
+  assert.equal(sent(2.2), "3");
+  assert.equal(sent(-4), "0");
+  assert.equal(sent(Number.NaN), "5");
+  assert.equal(sent(undefined), "5");
+});

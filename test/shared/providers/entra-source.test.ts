@@ -18,6 +18,7 @@ import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
 import { ManualClock } from "../../support/manual-clock.js";
 import { selfSignedClientCertificate } from "../../support/client-certificate.js";
+import { waitUntil } from "../../support/wait-until.js";
 
 const TENANT = "f10we000-0000-4000-8000-000000000001";
 const CLIENT = "c11e0000-0000-4000-8000-000000000001";
@@ -214,7 +215,12 @@ describe("EntraSource with the real Azure Identity credentials", () => {
     authority.faults.push({ delayMs: 30_000 });
     const abandoned = once(authority.events, "abandoned", { signal: AbortSignal.timeout(3000) });
     const h = harness({ upstream: { maxAttempts: 1, timeoutMs: 150 } });
-    await assert.rejects(issue(h), (e: unknown) => e instanceof BrokerError && e.code === "upstream_unavailable" && /timed out/.test(e.detail));
+    const sent = authority.tokenRequests;
+    const running = assert.rejects(issue(h), (e: unknown) => e instanceof BrokerError && e.code === "upstream_unavailable" && /timed out/.test(e.detail));
+    // The attempt's timeout runs on the manual clock: move it once the token request is under way.
+    await waitUntil(() => authority.tokenRequests > sent, "the token request arrives");
+    h.clock.advance(150);
+    await running;
     // MSAL does not pass the abort signal down; without the recorder policy the request would linger.
     await abandoned;
   });

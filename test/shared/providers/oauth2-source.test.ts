@@ -11,6 +11,7 @@ import { TokenEndpointServer } from "../../fakes/token-endpoint-server.js";
 import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
 import { rejectsWith } from "../../support/assertions.js";
 import { ManualClock } from "../../support/manual-clock.js";
+import { waitUntil } from "../../support/wait-until.js";
 
 
 const POLICY: Partial<UpstreamPolicy> = { timeoutMs: 2000, maxAttempts: 3, baseDelayMs: 200, maxRetryAfterSec: 10, breakerFailures: 5 };
@@ -217,8 +218,11 @@ describe("OAuth2Source", () => {
 
   it("reports a timeout as upstream_unavailable", async (t) => {
     const h = await harness(t, { upstream: { timeoutMs: 100, maxAttempts: 1 } });
-    h.server.enqueue({ delayMs: 2000 });
-    const error = await rejectsWith(h.issue(), "upstream_unavailable");
+    h.server.enqueue({ delayMs: 60_000 });
+    const running = rejectsWith(h.issue(), "upstream_unavailable");
+    await waitUntil(() => h.server.requests.length === 1, "the request arrives");
+    h.clock.advance(100);
+    const error = await running;
     assert.match(error.detail, /timed out/);
   });
 

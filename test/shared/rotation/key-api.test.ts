@@ -5,6 +5,7 @@ import { UpstreamPolicySchema } from "../../../shared/config/schema.js";
 import type { FetchLike } from "../../../shared/http/fetch-like.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { KeyLimitReachedError, PartnerKeyApi } from "../../../shared/rotation/key-api.js";
+import { rejectsWith } from "../../support/assertions.js";
 import { ManualClock } from "../../support/manual-clock.js";
 
 interface Call {
@@ -168,5 +169,31 @@ describe("PartnerKeyApi", () => {
       await assert.rejects(api(partner.fetch, spec).list(current), { code: "upstream_rejected" }, why);
       if (why.startsWith("more than")) assert.equal(partner.calls.length, 3, "stops at the page bound");
     }
+  });
+  test("refuses a key-API answer larger than maxResponseBytes without reading it to the end", async () => {
+    let pulled = 0;
+    let cancelled = false;
+    const endless = () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          pull(controller) {
+            pulled++;
+            controller.enqueue(new TextEncoder().encode(pulled === 1 ? '{"items":[' : '{"key":"apk-x"},'.repeat(256)));
+          },
+          cancel() {
+            cancelled = true;
+          },
+        }),
+        { status: 200, headers: { "content-type": "application/json" } },
+      );
+    const partner = scripted([endless]);
+    const small = UpstreamPolicySchema.parse({ maxAttempts: 1, maxResponseBytes: 16_384 });
+    const clock = new ManualClock();
+    const spec = expandKeyApi(SilverflowKeyApiSchema.parse({ preset: "silverflow", baseUrl: "https://partner.test/v1/" }));
+    const keys = new PartnerKeyApi("silverflow", spec, small, { fetch: partner.fetch, clock, sleeper: clock, random: () => 0.5, logger: new MemoryLogger() });
+    const error = await rejectsWith(keys.list(current), "upstream_rejected");
+    assert.match(error.detail, /larger than 16384 bytes/);
+    assert.ok(cancelled, "the stream was cancelled");
+    assert.ok(pulled < 10, `pulled ${pulled} chunks of an endless answer`);
   });
 });

@@ -3,6 +3,7 @@ import { after, before, describe, test } from "node:test";
 import { MAX_VERIFY_WAIT_MS, RotationSchema } from "../../../shared/config/rotation-schema.js";
 import { basicHeader } from "../../../shared/rotation/key-api.js";
 import { Crash, HOUR, JOURNAL, KEY_SECRET, MARKER, PROVIDER, World, phaseIs, startPartnerServer, type CrashRule, type WorldOptions } from "./rotation-harness.js";
+import { waitUntil } from "../../support/wait-until.js";
 
 let server: Awaited<ReturnType<typeof startPartnerServer>>;
 before(async () => {
@@ -182,7 +183,11 @@ describe("partner-api rotation (Silverflow sandbox)", () => {
   test("a create that commits but never answers (commit-then-hang) leaves no orphan and is retried next run", async () => {
     const world = dueWorld();
     world.sandbox.faults.push({ op: "create", kind: "commit-then-hang" });
-    const first = await world.service().maintain(PROVIDER);
+    const running = world.service().maintain(PROVIDER);
+    // The attempt's timeout runs on the manual clock: move it once the create is under way.
+    await waitUntil(() => world.sandbox.requests.create === 1 && world.clock.pendingDeadlines > 0, "the create is sent");
+    world.clock.advance(60_000);
+    const first = await running;
     assert.equal(first.outcome, "failed");
     assert.equal(first.error?.code, "upstream_unavailable");
     assert.equal(world.sandbox.requests.create, 1, "a create is never retried blindly");

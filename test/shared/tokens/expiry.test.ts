@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { resolveExpiry } from "../../../shared/tokens/expiry.js";
+import { UpstreamFailure } from "../../../shared/upstream/upstream-failure.js";
 
 const now = Date.UTC(2026, 10, 23, 12, 0, 0);
 const policy = { defaultTtlSec: 600, maxTtlSec: 7200 };
@@ -27,10 +28,24 @@ describe("resolveExpiry", () => {
     assert.equal(r.expiresAt, now + 60_000);
   });
 
-  it("falls through nonsense expires_in values", () => {
-    for (const bad of [0, -5, Number.NaN, Number.POSITIVE_INFINITY, "abc", "", "-10", "1e3", null, {}, true]) {
+  it("falls through expires_in values that are not numbers", () => {
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, "abc", "", "1e3", null, {}, true]) {
       assert.equal(resolveExpiry({ expiresIn: bad, now, policy }).source, "default", `expires_in ${String(bad)}`);
     }
+  });
+
+  it("refuses a credential whose expires_in says it is already expired", () => {
+    for (const expired of [0, -5, "0", "-10", " -1.5 "]) {
+      assert.throws(
+        () => resolveExpiry({ expiresIn: expired, now, policy }),
+        (e: unknown) => e instanceof UpstreamFailure && e.kind === "invalid" && /already expired \(expires_in <= 0\)/.test(e.summary),
+        `expires_in ${String(expired)}`,
+      );
+    }
+  });
+
+  it("serves a very short lifetime for what it is", () => {
+    assert.deepEqual(resolveExpiry({ expiresIn: 2, now, policy }), { expiresAt: now + 2000, source: "expires_in", capped: false });
   });
 
   it("reads expires_on as epoch seconds, number or string", () => {
@@ -52,9 +67,19 @@ describe("resolveExpiry", () => {
     assert.equal(r.expiresAt, now + 900_000);
   });
 
-  it("ignores an expires_on in the past or unparseable", () => {
-    for (const bad of [now / 1000 - 1, now / 1000, "1.5", "tomorrow", new Date(now - 1000).toISOString(), -1]) {
+  it("ignores an unparseable expires_on", () => {
+    for (const bad of ["1.5", "tomorrow", -1, 0]) {
       assert.equal(resolveExpiry({ expiresOn: bad, now, policy }).source, "default", `expires_on ${String(bad)}`);
+    }
+  });
+
+  it("refuses a credential whose expires_on is not in the future", () => {
+    for (const past of [now / 1000 - 1, now / 1000, String(now / 1000 - 60), new Date(now - 1000).toISOString(), now - 1]) {
+      assert.throws(
+        () => resolveExpiry({ expiresOn: past, now, policy }),
+        (e: unknown) => e instanceof UpstreamFailure && /already expired \(expires_on in the past\)/.test(e.summary),
+        `expires_on ${String(past)}`,
+      );
     }
   });
 
@@ -63,9 +88,19 @@ describe("resolveExpiry", () => {
     assert.deepEqual(r, { expiresAt: now + 2_400_000, source: "jwt_exp", capped: false });
   });
 
-  it("ignores opaque tokens, JWTs without exp and JWTs already expired", () => {
-    for (const token of ["opaque-token", "a.b.c", jwt({ sub: "x" }), jwt({ exp: "soon" }), jwt({ exp: now / 1000 - 60 })]) {
+  it("ignores opaque tokens and JWTs without a numeric exp", () => {
+    for (const token of ["opaque-token", "a.b.c", jwt({ sub: "x" }), jwt({ exp: "soon" })]) {
       assert.equal(resolveExpiry({ accessToken: token, now, policy }).source, "default", token);
+    }
+  });
+
+  it("refuses a JWT whose exp has passed, whatever expires_in claims", () => {
+    for (const input of [{}, { expiresIn: 3600 }, { expiresOn: now / 1000 + 3600 }]) {
+      assert.throws(
+        () => resolveExpiry({ ...input, accessToken: jwt({ exp: now / 1000 - 60 }), now, policy }),
+        (e: unknown) => e instanceof UpstreamFailure && /already expired \(JWT exp in the past\)/.test(e.summary),
+        JSON.stringify(input),
+      );
     }
   });
 

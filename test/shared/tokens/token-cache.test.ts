@@ -462,6 +462,89 @@ describe("TokenCache invalidation", () => {
   });
 });
 
+describe("TokenCache operator refresh and revoke", () => {
+  it("refreshNow keeps serving the credential in service while the new one is on its way", async () => {
+    const { cache, source } = setup();
+    const old = await cache.get(source, POLICY, { minTtlSec: 30 });
+    const pending = source.willDefer();
+    const refreshing = cache.refreshNow(source, POLICY);
+    await pending.started;
+    const during = await cache.get(source, POLICY, { minTtlSec: 30 });
+    assert.equal(during.credential.accessToken, old.credential.accessToken);
+    pending.resolve();
+    const fresh = await refreshing;
+    assert.equal(fresh.outcome, "forced");
+    assert.equal(source.issueCalls[1]?.options.force, true);
+    const after = await cache.get(source, POLICY, { minTtlSec: 30 });
+    assert.equal(after.credential.accessToken, fresh.credential.accessToken);
+  });
+
+  it("refreshNow that fails leaves the credential in service untouched", async () => {
+    const shared = new MemorySharedStore();
+    const bus = new MemoryBus();
+    const { cache, source } = setup({ shared, invalidations: bus });
+    const old = await cache.get(source, POLICY, { minTtlSec: 30 });
+    source.willFail(unavailable());
+    await assert.rejects(cache.refreshNow(source, POLICY), (e: unknown) => e instanceof BrokerError && e.code === "upstream_unavailable");
+    const served = await cache.get(source, POLICY, { minTtlSec: 30 });
+    assert.equal(served.credential.accessToken, old.credential.accessToken);
+    assert.equal(shared.values.get("flowe:v1")?.accessToken, old.credential.accessToken, "the shared copy is kept too");
+    assert.deepEqual(bus.published, [], "no instance is told to drop anything");
+    assert.equal(cache.state("flowe").lastError?.code, "upstream_unavailable");
+  });
+
+  it("refreshNow tells the other instances only once the new credential is in the shared store", async () => {
+    const shared = new MemorySharedStore();
+    const bus = new MemoryBus();
+    const { cache, source } = setup({ shared, invalidations: bus });
+    await cache.get(source, POLICY, { minTtlSec: 30 });
+    const fresh = await cache.refreshNow(source, POLICY);
+    assert.deepEqual(bus.published, ["flowe"]);
+    assert.equal(shared.values.get("flowe:v1")?.accessToken, fresh.credential.accessToken);
+  });
+
+  it("revoke drops the credential here, in the shared store and on every instance", async () => {
+    const shared = new MemorySharedStore();
+    const bus = new MemoryBus();
+    const { cache, source } = setup({ shared, invalidations: bus });
+    const old = await cache.get(source, POLICY, { minTtlSec: 30 });
+    await cache.revoke("flowe");
+    assert.equal(cache.state("flowe").cacheKey, undefined);
+    assert.equal(shared.values.has("flowe:v1"), false);
+    assert.deepEqual(bus.published, ["flowe"]);
+    source.willFail(unavailable());
+    await assert.rejects(cache.get(source, POLICY, { minTtlSec: 30 }), (e: unknown) => e instanceof BrokerError && e.code === "upstream_unavailable");
+    const next = await cache.get(source, POLICY, { minTtlSec: 30 });
+    assert.notEqual(next.credential.accessToken, old.credential.accessToken);
+  });
+});
+
+describe("TokenCache short lifetimes", () => {
+  it("never caches nor serves a credential that expired before it arrived", async () => {
+    const { cache, source, clock } = setup();
+    const pending = source.willDefer();
+    const asking = cache.get(source, POLICY, { minTtlSec: 0 });
+    await pending.started;
+    pending.resolve(2); // issued now, valid 2 s...
+    clock.advance(3 * SEC); // ...but the answer took 3 s
+    await assert.rejects(asking, (e: unknown) => e instanceof BrokerError && e.code === "upstream_rejected" && /expired by the time it arrived/.test(e.detail));
+    assert.equal(cache.state("flowe").cacheKey, undefined);
+  });
+
+  it("refreshes a credential shorter than refreshFloorSec once, not on every request", async () => {
+    const { cache, source, clock } = setup({}, { lifetimeSec: 20 });
+    await cache.get(source, POLICY, { minTtlSec: 0 });
+    const refreshAt = cache.state("flowe").refreshAt!;
+    assert.ok(refreshAt > clock.now() && refreshAt < clock.now() + 20 * SEC);
+    for (let i = 0; i < 50; i++) await cache.get(source, POLICY, { minTtlSec: 0 });
+    assert.equal(source.issueCalls.length, 1, "no partner call before the refresh time");
+    clock.advance(refreshAt - clock.now());
+    for (let i = 0; i < 50; i++) await cache.get(source, POLICY, { minTtlSec: 0 });
+    await flush();
+    assert.equal(source.issueCalls.length, 2, "one background refresh, however many requests");
+  });
+});
+
 describe("TokenCache second level", () => {
   it("uses a credential from the shared store on a cold miss", async () => {
     const shared = new MemorySharedStore();

@@ -10,10 +10,14 @@ import { ManualClock } from "../../support/manual-clock.js";
 
 const POLICY: UpstreamPolicy = {
   timeoutMs: 1000,
+  deadlineMs: 60_000,
   maxAttempts: 3,
   baseDelayMs: 200,
   maxDelayMs: 3000,
   maxRetryAfterSec: 10,
+  maxThrottleSec: 300,
+  maxResponseBytes: 65_536,
+  maxTokenBytes: 16_384,
   breakerFailures: 2,
   breakerOpenSec: 30,
 };
@@ -38,6 +42,22 @@ function script(...outcomes: (unknown | Error)[]) {
 }
 
 const transient = (retryAfterSec?: number) => new UpstreamFailure("transient", "HTTP 503", { status: 503, retryAfterSec });
+
+/** An attempt that never answers until its signal aborts, like a hung partner; records its signals. */
+function hanging() {
+  const signals: AbortSignal[] = [];
+  const fn = (signal: AbortSignal) => {
+    signals.push(signal);
+    return new Promise<never>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
+  };
+  return { fn, signals };
+}
+
+/** Lets pending promise callbacks and I/O run until `condition` holds. */
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !condition(); i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(condition(), "condition never held");
+}
 
 
 describe("UpstreamCaller", () => {
@@ -129,23 +149,78 @@ describe("UpstreamCaller", () => {
   });
 
   it("aborts an attempt that exceeds the timeout and reports upstream_unavailable", async () => {
-    const { caller } = setup({ timeoutMs: 20, maxAttempts: 2 });
-    const signals: AbortSignal[] = [];
-    // Like a hung socket, the pending attempt holds the event loop open (the caller's own timer is unref'd).
-    const hang = (signal: AbortSignal) => {
-      signals.push(signal);
-      const socket = setInterval(() => {}, 1000);
-      return new Promise<never>((_, reject) =>
-        signal.addEventListener("abort", () => {
-          clearInterval(socket);
-          reject(signal.reason);
-        }),
-      );
-    };
-    const error = await rejectsWith(caller.run(hang), "upstream_unavailable");
+    const { caller, clock } = setup({ timeoutMs: 20, maxAttempts: 2 });
+    const { fn, signals } = hanging();
+    const running = rejectsWith(caller.run(fn), "upstream_unavailable");
+    for (let n = 1; n <= 2; n++) {
+      await until(() => signals.length === n && clock.pendingDeadlines === 1);
+      clock.advance(20);
+    }
+    const error = await running;
     assert.match(error.detail, /timed out after 20 ms/);
     assert.equal(signals.length, 2);
     assert.ok(signals.every((s) => s.aborted));
+  });
+
+  it("answers within one overall deadline across attempts and retry delays", async () => {
+    const { caller, clock } = setup({ timeoutMs: 5000, deadlineMs: 10_000, maxAttempts: 3, breakerFailures: 5 });
+    const { fn, signals } = hanging();
+    const started = clock.now();
+    const running = rejectsWith(caller.run(fn), "upstream_unavailable");
+    await until(() => signals.length === 1 && clock.pendingDeadlines === 1);
+    clock.advance(5000);
+    // After a 100 ms back-off the second attempt only gets what is left of the 10 s.
+    await until(() => signals.length === 2 && clock.pendingDeadlines === 1);
+    clock.advance(4900);
+    const error = await running;
+    assert.equal(signals.length, 2, "no third attempt past the deadline");
+    assert.equal(clock.now() - started, 10_000);
+    assert.match(error.detail, /timed out after 4900 ms/);
+  });
+
+  it("does not wait out a Retry-After that would pass the deadline", async () => {
+    const { caller, clock } = setup({ deadlineMs: 5000, maxRetryAfterSec: 10 });
+    const attempt = script(transient(8), "ok");
+    const error = await rejectsWith(caller.run(attempt), "upstream_unavailable");
+    assert.equal(attempt.calls, 1);
+    assert.deepEqual(clock.sleeps, []);
+    assert.equal(error.retryAfterSec, 8);
+  });
+
+  it("caps a stored Retry-After at maxThrottleSec and reports when it ends", async () => {
+    const { caller, clock } = setup({ maxThrottleSec: 300, breakerFailures: 100 });
+    const attempt = script(transient(99_999_999), "ok");
+    const first = await rejectsWith(caller.run(attempt), "upstream_unavailable");
+    assert.equal(first.retryAfterSec, 300, "callers are never told to wait longer than the cap");
+    assert.equal(caller.throttledUntil(), clock.now() + 300_000);
+    const waiting = await rejectsWith(caller.run(attempt), "upstream_unavailable");
+    assert.equal(waiting.retryAfterSec, 300);
+    clock.advance(300_000);
+    assert.equal(caller.throttledUntil(), undefined);
+    assert.equal(await caller.run(attempt), "ok", "the partner is called again once the capped wait is over");
+  });
+
+  it("sends only whole seconds within the cap, whatever the partner's Retry-After", async () => {
+    for (const retryAfter of [1e23, Number.MAX_VALUE, 2.2]) {
+      const { caller } = setup({ maxAttempts: 1, maxThrottleSec: 120, breakerFailures: 100 });
+      const error = await rejectsWith(caller.run(script(transient(retryAfter))), "upstream_unavailable");
+      assert.ok(Number.isInteger(error.retryAfterSec) && error.retryAfterSec! >= 1 && error.retryAfterSec! <= 120, String(error.retryAfterSec));
+      const gate = await rejectsWith(caller.run(script("ok")), "upstream_unavailable");
+      assert.ok(Number.isInteger(gate.retryAfterSec) && gate.retryAfterSec! <= 120, String(gate.retryAfterSec));
+    }
+  });
+
+  it("lets an immediate (operator) call through a stored Retry-After and an open circuit", async () => {
+    const { caller } = setup({ maxAttempts: 1, breakerFailures: 1 });
+    await rejectsWith(caller.run(script(transient(200))), "upstream_unavailable");
+    assert.equal(caller.breaker.state, "open");
+    const attempt = script("ok", "ok");
+    await rejectsWith(caller.run(attempt), "upstream_unavailable");
+    assert.equal(attempt.calls, 0);
+    assert.equal(await caller.run(attempt, { immediate: true }), "ok");
+    assert.equal(caller.breaker.state, "closed");
+    assert.equal(caller.throttledUntil(), undefined, "a success ends the throttle");
+    assert.equal(await caller.run(attempt), "ok");
   });
 
   it("opens the circuit after breakerFailures failed calls, then half-opens after breakerOpenSec", async () => {
@@ -200,7 +275,7 @@ describe("UpstreamCaller", () => {
         signal.addEventListener("abort", () => reject(signal.reason));
         outer.abort(new Error("caller went away"));
       });
-    const error = await rejectsWith(caller.run(attempt, outer.signal), "upstream_unavailable");
+    const error = await rejectsWith(caller.run(attempt, { signal: outer.signal }), "upstream_unavailable");
     assert.match(error.detail, /cancelled/);
     assert.equal(caller.breaker.state, "closed");
   });
