@@ -3,7 +3,6 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { startDemoEnvironment } from "../dev/demo/environment.js";
 import { spawnBrokerProcess } from "../dev/host/broker-process.js";
@@ -126,8 +125,3 @@ export async function soak(): Promise<{ name: string; figures: Record<string, st
   }
 }
 
-// Alone, until the soak runner takes it: `npm run build && node dist/bench/soak-issuer.js`.
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const result = await soak();
-  process.stdout.write(`${result.name}\n${JSON.stringify(result.figures, null, 2)}\n`);
-}

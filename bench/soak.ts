@@ -1,4 +1,5 @@
 import { soak as hugeBody } from "./soak-huge-body.js";
+import { soak as issuerOutage } from "./soak-issuer.js";
 import { soak as partnerHang } from "./soak-partner-hang.js";
 
 /**
@@ -6,7 +7,7 @@ import { soak as partnerHang } from "./soak-partner-hang.js";
  * minute) and requests. Each scenario is a module of its own, run one after the other, each with
  * its own broker process.
  */
-const SCENARIOS: (() => Promise<{ name: string; figures: Record<string, string | number> }>)[] = [hugeBody, partnerHang];
+const SCENARIOS: (() => Promise<{ name: string; figures: Record<string, string | number> }>)[] = [hugeBody, partnerHang, issuerOutage];
 
 let failed = false;
 for (const scenario of SCENARIOS) {
