@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
-import { build, type Metafile } from "esbuild";
+import { dirname, join } from "node:path";
+import { build, type Metafile, type Plugin } from "esbuild";
 
 /** Where the bundle goes, relative to the project root; `package.json` `main` globs its functions/. */
 export const APP_DIR = join("dist", "app");
@@ -20,6 +20,24 @@ export function functionEntries(root: string): string[] {
     .sort()
     .map((f) => join(dir, f));
 }
+
+/**
+ * zod's `z` namespace re-exports every locale (`z.locales`, ~290 KiB of the ~570 KiB zod chunk),
+ * so bundling cannot drop them although the broker only ever uses English messages (zod's
+ * default). This replaces zod's locale index with English alone.
+ */
+const zodEnglishOnly: Plugin = {
+  name: "zod-english-only",
+  setup(b) {
+    b.onResolve({ filter: /[\\/]locales[\\/]index\.js$/ }, (args) =>
+      /[\\/]node_modules[\\/]zod[\\/]/.test(args.importer) ? { path: join(dirname(args.importer), args.path), namespace: "zod-locales" } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "zod-locales" }, (args) => ({
+      contents: `export { default as en } from ${JSON.stringify(join(dirname(args.path), "en.js"))};\n`,
+      resolveDir: dirname(args.path),
+    }));
+  },
+};
 
 export interface BundleResult {
   /** Output files (absolute) and their sizes. */
@@ -61,6 +79,7 @@ export async function bundleApp(root: string, options: { entries?: string[]; out
     legalComments: "none",
     // No source maps: the deployable carries only the code it runs.
     sourcemap: false,
+    plugins: [zodEnglishOnly],
     metafile: true,
     logLevel: "warning",
   });

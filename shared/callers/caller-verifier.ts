@@ -104,14 +104,19 @@ export class CallerVerifier {
           refused: config.algorithms.filter((alg) => !ASYMMETRIC.has(alg)),
         });
       }
-      const remote = createRemoteJWKSet(new URL(config.jwksUri), {
-        [customFetch]: (url, init) => fetchJwks(url, init),
-        timeoutDuration: deps.jwksTimeoutMs ?? 5000,
-        cacheMaxAge: deps.jwksCacheMaxAgeMs ?? 600_000,
-      });
+      const jwksUrl = new URL(config.jwksUri);
+      // Built on the first token to verify: its Headers object loads Node's fetch implementation
+      // (undici), which a cold start that has not been asked for a token yet does not need.
+      let remote: ReturnType<typeof createRemoteJWKSet> | undefined;
+      const jwks = () =>
+        (remote ??= createRemoteJWKSet(jwksUrl, {
+          [customFetch]: (url, init) => fetchJwks(url, init),
+          timeoutDuration: deps.jwksTimeoutMs ?? 5000,
+          cacheMaxAge: deps.jwksCacheMaxAgeMs ?? 600_000,
+        }));
       const getKey: JWTVerifyGetKey = async (header, token) => {
         try {
-          return await remote(header, token);
+          return await jwks()(header, token);
         } catch (error) {
           // No (or several) keys for the token's kid/alg is the token's problem; anything else
           // (network, timeout, non-200, malformed set) means the issuer is unavailable.

@@ -1,10 +1,4 @@
-import {
-  ClientCertificateCredential,
-  ClientSecretCredential,
-  type AccessToken,
-  type ClientSecretCredentialOptions,
-  type TokenCredential,
-} from "@azure/identity";
+import type { AccessToken, ClientSecretCredentialOptions, TokenCredential } from "@azure/identity";
 import { z } from "zod";
 import type { Clock } from "../clock.js";
 import type { EntraProviderConfig } from "../config/schema.js";
@@ -37,16 +31,22 @@ export type EntraCredentialFactory = (
   clientId: string,
   secretOrPem: string,
   options: EntraCredentialOptions,
-) => TokenCredential;
+) => TokenCredential | Promise<TokenCredential>;
 
 /** Same type under the name shared/providers/source-registry.ts imports. */
 export type CredentialFactory = EntraCredentialFactory;
 
-/** The real @azure/identity credentials (MSAL node underneath). */
-export const defaultEntraCredentialFactory: EntraCredentialFactory = (kind, tenantId, clientId, secretOrPem, options) =>
-  kind === "secret"
+/**
+ * The real @azure/identity credentials (MSAL node underneath), imported on the first token request:
+ * the SDK and MSAL would otherwise be most of the app's start-up, paid by every cold start, even
+ * one that never reaches Entra before the next scale-in.
+ */
+export const defaultEntraCredentialFactory: EntraCredentialFactory = async (kind, tenantId, clientId, secretOrPem, options) => {
+  const { ClientCertificateCredential, ClientSecretCredential } = await import("@azure/identity");
+  return kind === "secret"
     ? new ClientSecretCredential(tenantId, clientId, secretOrPem, options)
     : new ClientCertificateCredential(tenantId, clientId, { certificate: secretOrPem }, options);
+};
 
 export interface EntraSourceDeps {
   name: string;
@@ -137,7 +137,7 @@ export class EntraSource implements TokenSource {
       // answer the broker's refresh-ahead and operator-forced refreshes with the very token being
       // replaced. A fresh one also starts without MSAL's throttling cache, whose Retry-After
       // handling would otherwise fight the UpstreamCaller's.
-      const credential = this.factory(kind, config.tenantId, config.clientId, secretOrPem, {
+      const credential = await this.factory(kind, config.tenantId, config.clientId, secretOrPem, {
         authorityHost: config.authorityHost,
         disableInstanceDiscovery: config.disableInstanceDiscovery,
         retryOptions: { maxRetries: 0 },
