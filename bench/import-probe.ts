@@ -15,6 +15,10 @@ export interface ImportProbeResult {
   /** From process start (performance.timeOrigin) to the registrations being done. */
   sinceStartMs: number;
   functions: number;
+  /** Names of the registered functions. */
+  names: string[];
+  /** Files of the main glob that registered nothing (the worker loads and ignores them). */
+  withoutFunctions: string[];
   rssMiB: number;
 }
 
@@ -50,6 +54,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     importCpuMs: (cpu.user + cpu.system) / 1000,
     sinceStartMs: done,
     functions: loaded.functions.length,
+    names: loaded.functions.map((f) => f.name),
+    withoutFunctions: loaded.withoutFunctions,
     rssMiB: process.memoryUsage.rss() / 1024 / 1024,
   };
   process.stdout.write(JSON.stringify(result) + "\n");

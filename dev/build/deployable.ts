@@ -1,6 +1,7 @@
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import ignore from "ignore";
+import type { Metafile } from "esbuild";
 import { APP_DIR, bundleApp } from "./bundle.js";
 
 /** The deployable function app folder, relative to the project root (azure.yaml `dist`). */
@@ -14,6 +15,8 @@ export interface Deployable {
   /** Paths relative to `dir`, '/'-separated, sorted. */
   files: string[];
   bytes: number;
+  /** esbuild's account of the bundle (inputs per output, static and dynamic imports). */
+  metafile: Metafile;
 }
 
 /**
@@ -24,7 +27,7 @@ export interface Deployable {
  */
 export async function buildDeployable(root: string, outdir = join(root, PACKAGE_DIR)): Promise<Deployable> {
   rmSync(outdir, { recursive: true, force: true });
-  await bundleApp(root, { outdir: join(root, APP_DIR) });
+  const { metafile } = await bundleApp(root, { outdir: join(root, APP_DIR) });
   const keep = ignore().add(readFileSync(join(root, ".funcignore"), "utf8"));
   const files: string[] = [];
   const walk = (dir: string) => {
@@ -53,5 +56,5 @@ export async function buildDeployable(root: string, outdir = join(root, PACKAGE_
     writeFileSync(join(outdir, "package.json"), JSON.stringify(shipped, null, 2) + "\n");
   }
   const bytes = files.reduce((sum, rel) => sum + statSync(join(outdir, rel)).size, 0);
-  return { dir: outdir, files, bytes };
+  return { dir: outdir, files, bytes, metafile };
 }
