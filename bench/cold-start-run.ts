@@ -30,9 +30,12 @@ export interface ColdStartBenchOptions {
   /** Two Entra providers left cold (no pre-warm): the first request and the one after it. */
   coldProviders: readonly [string, string];
   progress: (text: string) => void;
+  /** Another app folder (an older build of the broker) measured in the same rounds, for information. */
+  compare?: string;
 }
 
 export const BROKER_LABEL = "token broker";
+export const COMPARED_LABEL = "compared app (BENCH_COLD_START_COMPARE)";
 
 /**
  * Cold start in paired rounds: in each round, for the broker (the deployable, dist/package) and the
@@ -43,21 +46,23 @@ export const BROKER_LABEL = "token broker";
 export async function runColdStartBench(o: ColdStartBenchOptions): Promise<ColdStartResult> {
   const baselines = await oneFunctionApps(o.repoRoot, join(o.workDir, "apps"));
   const broker: ColdApp = { label: BROKER_LABEL, root: DEPLOYABLE_ROOT, readyPath: "/api/health", env: o.brokerEnv };
-  const apps = [broker, baselines.bundled, baselines.plain];
+  const compared: ColdApp[] = o.compare ? [{ label: COMPARED_LABEL, root: o.compare, readyPath: "/api/health", env: o.brokerEnv }] : [];
+  const apps = [broker, baselines.bundled, baselines.plain, ...compared];
   const probe = join(o.benchDir, "import-probe.js");
   const rounds: ColdStartRound[] = [];
   const firstRequest: FirstRequest[] = [];
   for (let round = 1; round <= o.rounds; round++) {
     o.progress(`cold start round ${round}/${o.rounds}: import and first health, broker and one-function apps`);
     const order = round % 2 ? apps : [...apps].reverse();
-    const r: ColdStartRound = { round, importMs: {}, firstHealthMs: {}, rssMiB: {} };
+    const r: ColdStartRound = { round, importMs: {}, importCpuMs: {}, firstHealthMs: {}, rssMiB: {} };
     for (const app of order) {
       const imported = await probeImport(probe, app, o.brokerEnv);
       r.importMs[app.label] = imported.importMs;
+      r.importCpuMs[app.label] = imported.importCpuMs;
       r.rssMiB[app.label] = imported.rssMiB;
     }
     for (const app of order) {
-      const { host, ms } = await firstReady(o.spawn, `cold-start-${round}-${app.root === broker.root ? "broker" : "baseline"}`, app, o.brokerEnv);
+      const { host, ms } = await firstReady(o.spawn, `cold-start-${round}-${app === broker ? "broker" : app.label.replace(/\W+/g, "-")}`, app, o.brokerEnv);
       r.firstHealthMs[app.label] = ms;
       if (app === broker) firstRequest.push(await timeFirstRequests(host, o.callerToken, o.coldProviders));
       await o.stop(host);
@@ -72,8 +77,9 @@ export async function runColdStartBench(o: ColdStartBenchOptions): Promise<ColdS
   return {
     rounds,
     importRatio: ratios((r) => r.importMs),
+    importCpuRatio: ratios((r) => r.importCpuMs),
     firstHealthRatio: ratios((r) => r.firstHealthMs),
-    median: { importMs: medians((r) => r.importMs), firstHealthMs: medians((r) => r.firstHealthMs), rssMiB: medians((r) => r.rssMiB) },
+    median: { importMs: medians((r) => r.importMs), importCpuMs: medians((r) => r.importCpuMs), firstHealthMs: medians((r) => r.firstHealthMs), rssMiB: medians((r) => r.rssMiB) },
     firstRequest,
   };
 }

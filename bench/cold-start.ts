@@ -19,6 +19,8 @@ export interface ColdApp {
 export interface ColdStartRound {
   round: number;
   importMs: Record<string, number>;
+  /** CPU time of the importing process over the import: the figure other load on the machine inflates least. */
+  importCpuMs: Record<string, number>;
   firstHealthMs: Record<string, number>;
   rssMiB: Record<string, number>;
 }
@@ -34,8 +36,9 @@ export interface ColdStartResult {
   rounds: ColdStartRound[];
   /** Median over rounds of (broker ÷ baseline), per baseline label, paired within each round. */
   importRatio: Record<string, number>;
+  importCpuRatio: Record<string, number>;
   firstHealthRatio: Record<string, number>;
-  median: { importMs: Record<string, number>; firstHealthMs: Record<string, number>; rssMiB: Record<string, number> };
+  median: { importMs: Record<string, number>; importCpuMs: Record<string, number>; firstHealthMs: Record<string, number>; rssMiB: Record<string, number> };
   firstRequest: FirstRequest[];
 }
 
@@ -126,13 +129,13 @@ export function medianRatio(rounds: ColdStartRound[], pick: (r: ColdStartRound) 
 
 export function formatColdStart(r: ColdStartResult, subject: string, baselines: string[], targetBaseline: string): string {
   const ms = (n: number | undefined) => (n === undefined ? "-" : `${n.toFixed(0)} ms`);
-  const labels = [subject, ...baselines];
+  const labels = [subject, ...baselines, ...Object.keys(r.median.importMs).filter((l) => l !== subject && !baselines.includes(l))];
   const width = Math.max(...labels.map((l) => l.length));
   const lines = [
-    `${"".padEnd(width)}  ${"import".padStart(9)}  ${"first health".padStart(12)}  ${"RSS".padStart(8)}   (medians of ${r.rounds.length} paired rounds)`,
+    `${"".padEnd(width)}  ${"import".padStart(9)}  ${"import CPU".padStart(10)}  ${"first health".padStart(12)}  ${"RSS".padStart(8)}   (medians of ${r.rounds.length} paired rounds)`,
     ...labels.map(
       (l) =>
-        `${l.padEnd(width)}  ${ms(r.median.importMs[l]).padStart(9)}  ${ms(r.median.firstHealthMs[l]).padStart(12)}  ${`${(r.median.rssMiB[l] ?? 0).toFixed(0)} MiB`.padStart(8)}`,
+        `${l.padEnd(width)}  ${ms(r.median.importMs[l]).padStart(9)}  ${ms(r.median.importCpuMs[l]).padStart(10)}  ${ms(r.median.firstHealthMs[l]).padStart(12)}  ${`${(r.median.rssMiB[l] ?? 0).toFixed(0)} MiB`.padStart(8)}`,
     ),
   ];
   for (const b of baselines) {
@@ -141,6 +144,7 @@ export function formatColdStart(r: ColdStartResult, subject: string, baselines: 
     const judged = b === targetBaseline;
     lines.push(
       `${subject} ÷ ${b}: import ${imp.toFixed(2)}×${judged ? ` (target ≤ ${TARGET_IMPORT_RATIO}×: ${imp <= TARGET_IMPORT_RATIO ? "PASS" : "MISS"})` : ""}, ` +
+        `import CPU ${r.importCpuRatio[b]!.toFixed(2)}×, ` +
         `first health ${health.toFixed(2)}×${judged ? ` (target ≤ ${TARGET_FIRST_HEALTH_RATIO}×: ${health <= TARGET_FIRST_HEALTH_RATIO ? "PASS" : "MISS"})` : ""}`,
     );
   }

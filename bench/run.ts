@@ -144,6 +144,7 @@ async function main(s: BenchSettings): Promise<void> {
       callerToken: await env.issuer.mint(COLD_START_CALLER, { ttlSec: 3600 }),
       coldProviders: COLD_START_PROVIDERS,
       progress,
+      compare: s.coldStartCompare,
     });
   }
   const coldStartText = coldStart

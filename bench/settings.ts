@@ -33,6 +33,8 @@ const BenchEnvSchema = z.object({
   BENCH_COLD_START_ROUNDS: NonNegativeInt(7, 50),
   /** cold-start: only the cold-start run (about 20 s); all (default): everything. */
   BENCH_ONLY: z.enum(["all", "cold-start"]).default("all"),
+  /** Another function app folder (e.g. an older build) measured in the same cold-start rounds, for information. */
+  BENCH_COLD_START_COMPARE: z.string().optional(),
 });
 
 export interface BenchSettings {
@@ -50,6 +52,7 @@ export interface BenchSettings {
   pin: boolean;
   coldStartRounds: number;
   only: "all" | "cold-start";
+  coldStartCompare: string | undefined;
 }
 
 /** Reads BENCH_* from the environment (validated: a typo must not silently bench something else). */
@@ -74,5 +77,6 @@ export function readBenchSettings(env: Record<string, string | undefined>): Benc
     pin: e.BENCH_PIN === "1",
     coldStartRounds: e.BENCH_COLD_START_ROUNDS,
     only: e.BENCH_ONLY,
+    coldStartCompare: e.BENCH_COLD_START_COMPARE || undefined,
   };
 }

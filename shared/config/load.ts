@@ -12,7 +12,9 @@ export function parseConfig(text: string, source = "config"): BrokerConfig {
   } catch (error) {
     throw new ConfigError(`${source}: not valid JSON (${(error as Error).message})`, []);
   }
-  const result = ConfigSchema.safeParse(raw);
+  // Parsed once per process: interpreting is cheaper than compiling zod's per-shape fast path (jit),
+  // which costs most of a cold start's config validation and would never be used again.
+  const result = ConfigSchema.safeParse(raw, { jitless: true });
   if (!result.success) {
     const problems = result.error.issues.map(formatIssue);
     for (const reference of referenceProblems(raw)) {
