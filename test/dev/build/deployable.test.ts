@@ -8,6 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import globby from "globby";
+import ignore from "ignore";
 import type { ImportProbeResult } from "../../../bench/import-probe.js";
 import { functionEntries } from "../../../dev/build/bundle.js";
 import { buildDeployable, type Deployable } from "../../../dev/build/deployable.js";
@@ -148,3 +149,16 @@ const GUARDED_OPTIONAL = new Set(["@node-rs/xxhash", "@opentelemetry/api"]);
 function isGuardedOptional(path: string): boolean {
   return GUARDED_OPTIONAL.has(path);
 }
+
+describe("the build choice azd makes", () => {
+  it("is a local build of dist/package: azure.yaml says so and .funcignore does not contradict it", () => {
+    const azureYaml = readFileSync(join(REPO, "azure.yaml"), "utf8");
+    assert.match(azureYaml, /^\s+dist: dist\/package$/m);
+    assert.match(azureYaml, /^\s+remoteBuild: false$/m);
+    // azd refuses `remoteBuild: false` when the project's .funcignore excludes node_modules.
+    const funcignore = ignore().add(readFileSync(join(REPO, ".funcignore"), "utf8"));
+    assert.equal(funcignore.ignores("node_modules/"), false);
+    assert.equal(funcignore.ignores("dist/app/functions/token.js"), false);
+    assert.equal(funcignore.ignores("local.settings.json"), true);
+  });
+});
