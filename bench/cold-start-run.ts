@@ -64,7 +64,7 @@ export async function runColdStartBench(o: ColdStartBenchOptions): Promise<ColdS
     for (const app of order) {
       const { host, ms } = await firstReady(o.spawn, `cold-start-${round}-${app === broker ? "broker" : app.label.replace(/\W+/g, "-")}`, app, o.brokerEnv);
       r.firstHealthMs[app.label] = ms;
-      if (app === broker) firstRequest.push(await timeFirstRequests(host, o.callerToken, o.coldProviders));
+      if (app === broker || compared.includes(app)) firstRequest.push({ app: app.label, ...(await timeFirstRequests(host, o.callerToken, o.coldProviders)) });
       await o.stop(host);
     }
     rounds.push(r);
@@ -84,7 +84,7 @@ export async function runColdStartBench(o: ColdStartBenchOptions): Promise<ColdS
   };
 }
 
-async function timeFirstRequests(host: BrokerProcess, callerToken: string, [first, second]: readonly [string, string]): Promise<FirstRequest> {
+async function timeFirstRequests(host: BrokerProcess, callerToken: string, [first, second]: readonly [string, string]): Promise<Omit<FirstRequest, "app">> {
   const timed = async (provider: string) => {
     const started = performance.now();
     const res = await fetch(`${host.url}/api/token/${provider}`, { headers: { authorization: `Bearer ${callerToken}` } });
