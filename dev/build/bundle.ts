@@ -67,6 +67,9 @@ export async function bundleApp(root: string, options: { entries?: string[]; out
     splitting: true,
     format: "esm",
     platform: "node",
+    // ESM builds first for packages without an `exports` map: UMD "main" builds (jsonc-parser's)
+    // require their own files by computed paths that a bundle cannot follow.
+    mainFields: ["module", "main"],
     // Node 20.19 (development machines) and 22 (Azure) alike.
     target: "node20.19",
     entryNames: "functions/[name]",
