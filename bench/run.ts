@@ -8,6 +8,8 @@ import { ensureDevTls, withDevCa } from "../dev/tls.js";
 import { burst } from "./cold-burst.js";
 import { pinThisProcess, planCpus, type CpuPlan } from "./cpu-pinning.js";
 import { coldCases, keepColdProvidersCold } from "./cold-cases.js";
+import { formatColdStart, type ColdStartResult } from "./cold-start.js";
+import { BROKER_LABEL, runColdStartBench } from "./cold-start-run.js";
 import { summarizeCpuProfile } from "./cpu-profile.js";
 import { expectOk } from "./expect-ok.js";
 import { processCpuMs } from "./process-cpu.js";
@@ -53,6 +55,9 @@ const TRIVIAL_HOST_SCRIPT = join(HERE, "trivial-host.js");
 /** A schedule that never fires during a bench: no maintenance run competes with the load. */
 const QUIET_MAINTENANCE_SCHEDULE = "0 0 0 1 1 *";
 const PROFILE_WARMUP_SEC = 1;
+/** Cold start's first requests: two Entra providers the demo grants this caller, neither pre-warmed. */
+const COLD_START_CALLER = "orders-service";
+const COLD_START_PROVIDERS = ["kalibrate", "flowe"] as const;
 
 const progress = (text: string) => process.stderr.write(`# ${text}\n`);
 
@@ -69,6 +74,7 @@ const budgetMs =
   (settings.rounds * 5 * runSec +
     2 * (settings.profileSec + PROFILE_WARMUP_SEC) +
     (settings.fleetBrokers > 0 ? settings.rounds * 2 * runSec + 60 : 0) +
+    settings.coldStartRounds * 15 +
     90) *
   1000;
 const watchdog = setTimeout(() => {
@@ -124,6 +130,32 @@ async function main(s: BenchSettings): Promise<void> {
     await child.stop();
     children.delete(child);
   };
+
+  // ---- cold start: first, while no other broker process runs --------------------------------------
+  let coldStart: ColdStartResult | undefined;
+  if (s.coldStartRounds > 0) {
+    coldStart = await runColdStartBench({
+      repoRoot: REPO_ROOT,
+      benchDir: HERE,
+      workDir: join(workDir, "cold-start"),
+      brokerEnv,
+      spawn: spawnProcess,
+      stop: stopChild,
+      rounds: s.coldStartRounds,
+      callerToken: await env.issuer.mint(COLD_START_CALLER, { ttlSec: 3600 }),
+      coldProviders: COLD_START_PROVIDERS,
+      progress,
+      compare: s.coldStartCompare,
+    });
+  }
+  const coldStartText = coldStart
+    ? ["", `Cold start (a fresh process per figure; the broker is the deployable, ${join("dist", "package")}):`, formatColdStart(coldStart, BROKER_LABEL, ["one function, bundled", "one function, tsc"], "one function, bundled")]
+    : [];
+  if (s.only === "cold-start") {
+    process.stdout.write([`Token broker cold start — node ${process.version}, ${cpus().length} CPU(s), 1-min load average ${loadBefore.toFixed(2)} before the run`, ...coldStartText, ""].join("\n") + "\n");
+    process.stdout.write(JSON.stringify({ bench: "token-broker", node: process.version, cold_start: coldStart }) + "\n");
+    return;
+  }
 
   // ---- (a), (a'), (b), (a''), (b''): interleaved cache-hit comparison -----------------------------------------
   progress(`starting a broker (provider ${s.warmProvider} for ${s.warmCaller}) and the trivial host`);
@@ -288,6 +320,8 @@ async function main(s: BenchSettings): Promise<void> {
     `load generator: autocannon in this process, ${s.connections} connections, pipelining ${s.pipelining}, ${s.warmupSec} s warm-up + ${s.durationSec} s per run`,
     `CPU placement: ${cpuPlan.description}`,
     "",
+    ...coldStartText,
+    "",
     "Runs (interleaved a, a', b, a'', b'' in each round):",
     formatRuns(runs),
     "",
@@ -331,6 +365,7 @@ async function main(s: BenchSettings): Promise<void> {
     hits_same_process: hitJson(hitsSameProcess),
     cold: cold.map((c) => ({ ...c, burst: { ...c.burst, wallMs: Math.round(c.burst.wallMs) } })),
     cold_baseline_trivial: { ...coldBaseline, wallMs: Math.round(coldBaseline.wallMs) },
+    cold_start: coldStart,
     profiles,
     fleet: fleetJson(fleet),
     elapsed_sec: Math.round((Date.now() - started) / 100) / 10,

@@ -29,6 +29,12 @@ const BenchEnvSchema = z.object({
   BENCH_FLEET_BROKERS: NonNegativeInt(4, 64),
   /** 1: servers on the last CPU, the load generator on the others (bench/cpu-pinning.ts); 0 (default): unpinned. */
   BENCH_PIN: z.enum(["1", "0"]).default("0"),
+  /** Paired cold-start rounds (bench/cold-start-run.ts); 0 skips the cold-start run. */
+  BENCH_COLD_START_ROUNDS: NonNegativeInt(7, 50),
+  /** cold-start: only the cold-start run (about 20 s); all (default): everything. */
+  BENCH_ONLY: z.enum(["all", "cold-start"]).default("all"),
+  /** Another function app folder (e.g. an older build) measured in the same cold-start rounds, for information. */
+  BENCH_COLD_START_COMPARE: z.string().optional(),
 });
 
 export interface BenchSettings {
@@ -44,6 +50,9 @@ export interface BenchSettings {
   profileSec: number;
   fleetBrokers: number;
   pin: boolean;
+  coldStartRounds: number;
+  only: "all" | "cold-start";
+  coldStartCompare: string | undefined;
 }
 
 /** Reads BENCH_* from the environment (validated: a typo must not silently bench something else). */
@@ -66,5 +75,8 @@ export function readBenchSettings(env: Record<string, string | undefined>): Benc
     profileSec: e.BENCH_PROFILE_SEC,
     fleetBrokers: e.BENCH_FLEET_BROKERS,
     pin: e.BENCH_PIN === "1",
+    coldStartRounds: e.BENCH_COLD_START_ROUNDS,
+    only: e.BENCH_ONLY,
+    coldStartCompare: e.BENCH_COLD_START_COMPARE || undefined,
   };
 }

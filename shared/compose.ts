@@ -1,4 +1,4 @@
-import { DefaultAzureCredential } from "@azure/identity";
+import type { TokenCredential } from "@azure/identity";
 import { TokenService } from "./broker/token-service.js";
 import { CallerPolicy } from "./callers/caller-policy.js";
 import { CallerVerifier } from "./callers/caller-verifier.js";
@@ -12,6 +12,7 @@ import type { CredentialFactory } from "./providers/entra-source.js";
 import { buildSources, type ProviderRuntime } from "./providers/source-registry.js";
 import { CachingSecretStore } from "./secrets/caching-store.js";
 import { FileSecretStore, localDirProblem } from "./secrets/file-store.js";
+import { LazySecretStore } from "./secrets/lazy-store.js";
 import type { SecretStore } from "./secrets/secret-store.js";
 import { TokenCache } from "./tokens/token-cache.js";
 import { AdminService } from "./broker/admin-service.js";
@@ -82,7 +83,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     defaultVaultUrl: env.KEY_VAULT_URL,
     keyClient: async (vaultUrl) => {
       const { KeyClient } = await import("@azure/keyvault-keys");
-      return new KeyClient(vaultUrl, azureCredential(), {
+      return new KeyClient(vaultUrl, await azureCredential(), {
         disableChallengeResourceVerification: env.KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION,
       });
     },
@@ -102,7 +103,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
   const fleetCache = env.REDIS_URL
     ? (await import("./cache/fleet-cache.js")).createFleetCache({
         url: env.REDIS_URL,
-        entraCredential: env.REDIS_ENTRA_AUTH ? azureCredential() : undefined,
+        entraCredential: env.REDIS_ENTRA_AUTH ? await azureCredential() : undefined,
         config,
         secrets,
         clock,
@@ -204,11 +205,12 @@ function assertRotationLockIsSafe(env: BrokerEnv, config: BrokerConfig, distribu
 
 /**
  * One DefaultAzureCredential for Key Vault and Redis alike, so the managed identity is asked for
- * tokens by one credential (one MSAL cache) rather than one per client. Created on first use only.
+ * tokens by one credential (one MSAL cache) rather than one per client. Created, and the SDK
+ * imported, only when one of them is configured.
  */
-let sharedAzureCredential: DefaultAzureCredential | undefined;
-function azureCredential(): DefaultAzureCredential {
-  sharedAzureCredential ??= new DefaultAzureCredential();
+let sharedAzureCredential: Promise<TokenCredential> | undefined;
+function azureCredential(): Promise<TokenCredential> {
+  sharedAzureCredential ??= import("@azure/identity").then(({ DefaultAzureCredential }) => new DefaultAzureCredential());
   return sharedAzureCredential;
 }
 
@@ -217,18 +219,21 @@ async function chooseSecretStore(
   config: BrokerConfig,
   deps: { clock: Clock; sleeper: Sleeper; random: Random; logger: Logger },
 ): Promise<SecretStore> {
-  if (!env.KEY_VAULT_URL) {
+  const vaultUrl = env.KEY_VAULT_URL;
+  if (!vaultUrl) {
     const problem = localDirProblem(config.secrets.localDir);
     if (problem !== undefined) throw new ConfigError(`secrets.localDir: ${problem}`, [`secrets.localDir: ${problem}`]);
     return new FileSecretStore(config.secrets.localDir, deps);
   }
-  // Like Redis, the Key Vault SDK is loaded only when a vault is configured.
-  const { createKeyVaultSecretStore } = await import("./secrets/key-vault-store.js");
-  return createKeyVaultSecretStore({
-    vaultUrl: env.KEY_VAULT_URL,
-    // In Azure this resolves to the Function App's managed identity (IDENTITY_ENDPOINT/IDENTITY_HEADER).
-    credential: azureCredential(),
-    disableChallengeResourceVerification: env.KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION,
-    ...deps,
+  // The Key Vault SDK (and MSAL) load on the first secret read, not during the cold start.
+  return new LazySecretStore(async () => {
+    const { createKeyVaultSecretStore } = await import("./secrets/key-vault-store.js");
+    return createKeyVaultSecretStore({
+      vaultUrl,
+      // In Azure this resolves to the Function App's managed identity (IDENTITY_ENDPOINT/IDENTITY_HEADER).
+      credential: await azureCredential(),
+      disableChallengeResourceVerification: env.KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION,
+      ...deps,
+    });
   });
 }

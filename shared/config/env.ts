@@ -37,7 +37,7 @@ export const EnvSchema = z.object({
 export type BrokerEnv = z.infer<typeof EnvSchema>;
 
 export function parseEnv(env: Record<string, string | undefined>): BrokerEnv {
-  const result = EnvSchema.safeParse(env);
+  const result = EnvSchema.safeParse(env, { jitless: true });
   if (!result.success) {
     const lines = result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
     throw new Error(`Invalid app settings:\n  - ${lines.join("\n  - ")}`);

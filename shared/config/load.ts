@@ -15,7 +15,9 @@ export function parseConfig(text: string, source = "config"): BrokerConfig {
     throw new ConfigError(`${source}: not valid JSON (${scanned.syntax})`, [`(root): not valid JSON (${scanned.syntax})`]);
   }
   const problems = [...scanned.problems];
-  const result = ConfigSchema.safeParse(scanned.value);
+  // Parsed once per process: interpreting is cheaper than compiling zod's per-shape fast path (jit),
+  // which costs most of a cold start's config validation and would never be used again.
+  const result = ConfigSchema.safeParse(scanned.value, { jitless: true });
   if (!result.success) problems.push(...result.error.issues.map(formatIssue));
   for (const problem of crossFieldProblems(scanned.value)) {
     const line = `${formatPath(problem.path)}: ${problem.message}`;

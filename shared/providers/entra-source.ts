@@ -1,11 +1,4 @@
-import {
-  ClientAssertionCredential,
-  ClientCertificateCredential,
-  ClientSecretCredential,
-  type AccessToken,
-  type ClientSecretCredentialOptions,
-  type TokenCredential,
-} from "@azure/identity";
+import type { AccessToken, ClientSecretCredentialOptions, TokenCredential } from "@azure/identity";
 import { z } from "zod";
 import type { Clock } from "../clock.js";
 import { TOKEN_EXCHANGE_AUDIENCE, type EntraProviderConfig } from "../config/schema.js";
@@ -46,13 +39,18 @@ export type EntraCredentialFactory = (
   clientId: string,
   auth: EntraClientAuth,
   options: EntraCredentialOptions,
-) => TokenCredential;
+) => TokenCredential | Promise<TokenCredential>;
 
 /** Same type under the name shared/providers/source-registry.ts imports. */
 export type CredentialFactory = EntraCredentialFactory;
 
-/** The real @azure/identity credentials (MSAL node underneath). */
-export const defaultEntraCredentialFactory: EntraCredentialFactory = (tenantId, clientId, auth, options) => {
+/**
+ * The real @azure/identity credentials (MSAL node underneath), imported on the first token request:
+ * the SDK and MSAL would otherwise be most of the app's start-up, paid by every cold start, even
+ * one that never reaches Entra before the next scale-in.
+ */
+export const defaultEntraCredentialFactory: EntraCredentialFactory = async (tenantId, clientId, auth, options) => {
+  const { ClientAssertionCredential, ClientCertificateCredential, ClientSecretCredential } = await import("@azure/identity");
   switch (auth.kind) {
     case "secret":
       return new ClientSecretCredential(tenantId, clientId, auth.secret, options);
@@ -163,7 +161,7 @@ export class EntraSource implements TokenSource {
       // answer the broker's refresh-ahead and operator-forced refreshes with the very token being
       // replaced. A fresh one also starts without MSAL's throttling cache, whose Retry-After
       // handling would otherwise fight the UpstreamCaller's.
-      const credential = this.factory(config.tenantId, config.clientId, auth, {
+      const credential = await this.factory(config.tenantId, config.clientId, auth, {
         authorityHost: config.authorityHost,
         disableInstanceDiscovery: config.disableInstanceDiscovery,
         retryOptions: { maxRetries: 0 },

@@ -1,13 +1,18 @@
-import { ManagedIdentityCredential, type TokenCredential } from "@azure/identity";
+import type { TokenCredential } from "@azure/identity";
 import type { FederationConfig } from "../config/schema.js";
 import { UpstreamFailure } from "../upstream/upstream-failure.js";
 
 /** Builds the credential of one managed identity: system-assigned without a client id. */
-export type ManagedIdentityFactory = (clientId: string | undefined) => TokenCredential;
+export type ManagedIdentityFactory = (clientId: string | undefined) => TokenCredential | Promise<TokenCredential>;
 
-/** In Azure, the Functions host's IDENTITY_ENDPOINT/IDENTITY_HEADER; read by MSAL itself. */
-export const defaultManagedIdentityFactory: ManagedIdentityFactory = (clientId) =>
-  clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential();
+/**
+ * In Azure, the Functions host's IDENTITY_ENDPOINT/IDENTITY_HEADER; read by MSAL itself. The SDK is
+ * imported on the first assertion, not during the cold start.
+ */
+export const defaultManagedIdentityFactory: ManagedIdentityFactory = async (clientId) => {
+  const { ManagedIdentityCredential } = await import("@azure/identity");
+  return clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential();
+};
 
 /**
  * The app's managed identity tokens, used as client assertions by Entra providers with workload
@@ -16,16 +21,16 @@ export const defaultManagedIdentityFactory: ManagedIdentityFactory = (clientId) 
  * unlike the partner token, reusing it never serves a credential the broker wants replaced.
  */
 export class ManagedIdentityAssertions {
-  private readonly credentials = new Map<string, TokenCredential>();
+  private readonly credentials = new Map<string, Promise<TokenCredential>>();
 
   constructor(private readonly factory: ManagedIdentityFactory = defaultManagedIdentityFactory) {}
 
   async assertion(federation: FederationConfig): Promise<string> {
     const key = federation.managedIdentityClientId ?? "";
     let credential = this.credentials.get(key);
-    if (!credential) this.credentials.set(key, (credential = this.factory(federation.managedIdentityClientId)));
+    if (!credential) this.credentials.set(key, (credential = Promise.resolve(this.factory(federation.managedIdentityClientId))));
     try {
-      const token = await credential.getToken(`${federation.audience}/.default`);
+      const token = await (await credential).getToken(`${federation.audience}/.default`);
       if (!token?.token) throw new Error("no token");
       return token.token;
     } catch (error) {

@@ -61,9 +61,9 @@ function assertNamesEveryBadField(message: string): void {
 describe("a bad configuration", () => {
   test("stops the local host after the first entry file registered, naming every bad field", async () => {
     const lines: string[] = [];
-    await assert.rejects(startLocalHost({ modules: functionModules(), log: (l) => lines.push(l) }), (error: unknown) => {
+    await assert.rejects(startLocalHost({ modules: await functionModules(), log: (l) => lines.push(l) }), (error: unknown) => {
       assert.ok(error instanceof WorkerIndexingError, String(error));
-      assert.match(error.message, /^Worker failed to index functions: Worker was unable to load entry point "dist\/functions\/health\.js": /);
+      assert.match(error.message, /^Worker failed to index functions: Worker was unable to load entry point "dist\/package\/dist\/app\/functions\/health\.js": /);
       assert.deepEqual(error.registered, ["health"]);
       assertNamesEveryBadField(error.message);
       return true;
@@ -74,14 +74,14 @@ describe("a bad configuration", () => {
   test("fails the worker's indexing of package.json main after registration, naming every bad field", async () => {
     const outcome = await indexLikeWorker(badConfig);
     assert.deepEqual(outcome.registered, ["health"]);
-    assert.ok(outcome.error?.startsWith('Worker failed to index functions: Worker was unable to load entry point "dist/functions/health.js": '), outcome.error ?? "");
+    assert.ok(outcome.error?.startsWith('Worker failed to index functions: Worker was unable to load entry point "dist/app/functions/health.js": '), outcome.error ?? "");
     assertNamesEveryBadField(outcome.error ?? "");
   });
 
   test("health answers 503 problem+json without detail where a worker serves what registered anyway", async () => {
     // A worker that does not block on entry-file errors (Node < 20 with
     // FUNCTIONS_NODE_BLOCK_ON_ENTRY_POINT_ERROR=false) reports what registered before the error.
-    const loaded = await installFunctionsCore().load(functionModules());
+    const loaded = await installFunctionsCore().load(await functionModules());
     const health = loaded.functions.find((f) => f.name === "health");
     assert.ok(health && loaded.failed);
     const result = (await health.handler()) as { status: number; headers: Record<string, string>; body: string };
@@ -98,7 +98,7 @@ describe("a bad configuration", () => {
 test("a good configuration indexes every function through package.json main, runtime.js and system.js included", async () => {
   const outcome = await indexLikeWorker(goodConfig);
   assert.equal(outcome.error, null);
-  assert.deepEqual(outcome.registered.sort(), ["health", "jwks", "maintenance", "ops-refresh", "ops-rotate", "ops-status", "token"]);
+  assert.deepEqual(outcome.registered.sort(), ["health", "jwks", "maintenance", "ops-refresh", "ops-rotate", "ops-status", "token", "token-rejected"]);
 });
 
 async function indexLikeWorker(config: string): Promise<{ registered: string[]; error: string | null }> {

@@ -22,7 +22,7 @@ test("the broker's functions pass the Functions host's validation and register w
   writeFileSync(process.env.BROKER_CONFIG, JSON.stringify(config));
   for (const name of ["KEY_VAULT_URL", "REDIS_URL", "MAINTENANCE_SCHEDULE"]) delete process.env[name];
 
-  const host = await startLocalHost({ modules: functionModules(), enableTimers: false, log: () => {} });
+  const host = await startLocalHost({ modules: await functionModules(), enableTimers: false, log: () => {} });
   try {
     validateFunctions(host.functions, "api");
     const shape = host.functions.map((f) => [f.name, f.trigger.route ?? f.trigger.schedule, f.trigger.methods ?? null]);
@@ -34,6 +34,7 @@ test("the broker's functions pass the Functions host's validation and register w
       ["ops-rotate", "ops/providers/{provider}/rotate", ["POST"]],
       ["ops-status", "ops/status", ["GET"]],
       ["token", "token/{provider}", ["GET"]],
+      ["token-rejected", "token/{provider}/rejected", ["POST"]],
     ]);
     const res = await fetch(`${host.url}/api/health`);
     assert.equal(res.status, 200);
