@@ -23,8 +23,14 @@ export const broker = await composeBroker({
   fetch: globalThis.fetch.bind(globalThis),
   sink: logs.sink,
 });
+// Pending audit summaries first, then every batched line (exit handlers run in order).
+process.on("exit", () => {
+  broker.audit.flush();
+  logs.flush();
+});
 
-// Close connections (Redis) when the host shuts the worker down, then write the last log lines.
+// Write pending audit summaries and close connections (Redis) when the host shuts the worker down,
+// then write the last log lines.
 app.hook.appTerminate(async () => {
   await broker.close();
   logs.flush();

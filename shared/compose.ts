@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { DefaultAzureCredential } from "@azure/identity";
+import { IssuedAuditTrail } from "./broker/audit-trail.js";
 import { TokenService } from "./broker/token-service.js";
 import { CallerPolicy } from "./callers/caller-policy.js";
 import { CallerVerifier } from "./callers/caller-verifier.js";
@@ -47,7 +48,8 @@ export interface Broker {
   tokens: TokenService;
   rotation: RotationService;
   admin: AdminService;
-  /** Releases connections (Redis) so the process can exit. */
+  audit: IssuedAuditTrail;
+  /** Writes pending audit summaries and releases connections (Redis) so the process can exit. */
   close(): Promise<void>;
 }
 
@@ -100,6 +102,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     fleet: fleetCache?.fleet,
     invalidations: fleetCache?.invalidations,
   });
+  const audit = new IssuedAuditTrail({ logger, clock, sleeper, config: config.audit });
   const tokens = new TokenService({
     config,
     verifier: new CallerVerifier(config.issuers, { clock, fetch, logger, cacheSize: config.verifiedCallerCacheSize }),
@@ -108,6 +111,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     sources: new Map([...providers].map(([name, p]) => [name, p.source])),
     clock,
     logger,
+    audit,
   });
   assertRotationLockIsSafe(env, config, Boolean(fleetCache || options.lock));
   const rotation = new RotationService({
@@ -141,9 +145,10 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     shared_cache: fleetCache ? "redis" : "none",
   });
   const close = async () => {
+    audit.close();
     await fleetCache?.close();
   };
-  return { config, env, logger, secrets, providers, cache, tokens, rotation, admin, close };
+  return { config, env, logger, secrets, providers, cache, tokens, rotation, admin, audit, close };
 }
 
 /**

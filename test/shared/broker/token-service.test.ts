@@ -1,6 +1,7 @@
 import { beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
+import { IssuedAuditTrail } from "../../../shared/broker/audit-trail.js";
 import { TokenService } from "../../../shared/broker/token-service.js";
 import { CallerPolicy } from "../../../shared/callers/caller-policy.js";
 import { CallerVerifier } from "../../../shared/callers/caller-verifier.js";
@@ -65,6 +66,7 @@ beforeEach(async () => {
     ]),
     clock,
     logger,
+    audit: new IssuedAuditTrail({ logger, clock, sleeper: clock, config: { mode: "per-hit", summaryIntervalSec: 60, maxTrackedPairs: 100 } }),
   });
 });
 
