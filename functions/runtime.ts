@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { app } from "@azure/functions";
 import { composeBroker } from "../shared/compose.js";
 import { BatchedSink } from "../shared/log/batched-sink.js";
@@ -22,6 +23,7 @@ export const broker = await composeBroker({
   random: Math.random,
   fetch: globalThis.fetch.bind(globalThis),
   sink: logs.sink,
+  version: appVersion(),
 });
 // Pending audit summaries first, then every batched line (exit handlers run in order).
 process.on("exit", () => {
@@ -35,3 +37,13 @@ app.hook.appTerminate(async () => {
   await broker.close();
   logs.flush();
 });
+
+/** The deployed package's version (package.json sits two levels above dist/functions/). */
+function appVersion(): string {
+  try {
+    const version = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: unknown }).version;
+    return typeof version === "string" ? version.slice(0, 64) : "unknown";
+  } catch {
+    return "unknown";
+  }
+}

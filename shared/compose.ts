@@ -1,6 +1,8 @@
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { DefaultAzureCredential } from "@azure/identity";
 import { IssuedAuditTrail } from "./broker/audit-trail.js";
+import { FleetStatus } from "./broker/fleet-status.js";
 import { TokenService } from "./broker/token-service.js";
 import { CallerPolicy } from "./callers/caller-policy.js";
 import { CallerVerifier } from "./callers/caller-verifier.js";
@@ -36,6 +38,8 @@ export interface ComposeOptions {
   credentialFactory?: CredentialFactory;
   /** Rotation lock; in-process unless the fleet provides a distributed one. */
   lock?: Lock;
+  /** The app's version, shown per instance in the fleet status. */
+  version?: string;
 }
 
 export interface Broker {
@@ -138,7 +142,21 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
       }
     },
   });
-  const admin = new AdminService({ config, tokens, cache, providers, rotation, clock, logger, sharedCache: fleetCache?.status });
+  const fleetStatus = new FleetStatus({
+    self: { id: randomUUID(), startedAt: clock.now(), version: options.version ?? "unknown" },
+    clock,
+    config: config.status,
+    providers,
+    cache,
+    heartbeats: fleetCache?.heartbeats,
+    sharedCache: fleetCache?.status,
+  });
+  const heartbeatLoop = fleetCache?.startHeartbeats({
+    intervalMs: fleetStatus.heartbeatIntervalMs,
+    ttlMs: fleetStatus.heartbeatTtlMs,
+    beat: () => fleetStatus.beat(),
+  });
+  const admin = new AdminService({ config, tokens, cache, providers, rotation, clock, logger, fleetStatus });
   logger.log("info", "broker_started", {
     providers: Object.keys(config.providers),
     secret_store: env.KEY_VAULT_URL ? "key-vault" : "local-file",
@@ -146,6 +164,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
   });
   const close = async () => {
     audit.close();
+    await heartbeatLoop?.stop();
     await fleetCache?.close();
   };
   return { config, env, logger, secrets, providers, cache, tokens, rotation, admin, audit, close };

@@ -7,6 +7,8 @@ import type { ProviderRuntime } from "../providers/source-registry.js";
 import type { RotationService } from "../rotation/rotation-service.js";
 import type { RotationResult, RotationStatus } from "../rotation/rotation-types.js";
 import type { TokenCache } from "../tokens/token-cache.js";
+import type { FleetStatus, StatusReport } from "./fleet-status.js";
+import { parseStatusQuery, type RawStatusQuery } from "./status-query.js";
 import type { TokenService } from "./token-service.js";
 
 export interface AdminServiceDeps {
@@ -17,8 +19,8 @@ export interface AdminServiceDeps {
   rotation: RotationService;
   clock: Clock;
   logger: Logger;
-  /** Health of the fleet cache (Redis), when one is configured. */
-  sharedCache?: () => unknown;
+  /** Merges this instance's status with the fleet's heartbeats and applies filters and views. */
+  fleetStatus: FleetStatus;
 }
 
 export interface ProviderStatus {
@@ -54,13 +56,25 @@ export interface RefreshResult {
 export class AdminService {
   constructor(private readonly deps: AdminServiceDeps) {}
 
-  async status(
-    authorization: string | null | undefined,
-  ): Promise<{ generated_at: string; shared_cache: unknown; providers: ProviderStatus[] }> {
+  /** Filters (`provider`, `state`) and the view are checked after the operator is authenticated. */
+  async status(authorization: string | null | undefined, rawQuery: RawStatusQuery = {}): Promise<StatusReport> {
     const caller = await this.operator(authorization, "status");
-    const providers = await Promise.all([...this.deps.providers].map(([name, runtime]) => this.providerStatus(name, runtime)));
-    this.audit(caller, "status", undefined, "ok");
-    return { generated_at: iso(this.deps.clock.now())!, shared_cache: this.deps.sharedCache?.() ?? "off", providers };
+    try {
+      const query = parseStatusQuery(rawQuery);
+      const selected = query.providers?.map((name) => {
+        const runtime = this.deps.providers.get(name);
+        // A filter may name a provider that does not exist: said without repeating the name.
+        if (!runtime) throw new BrokerError("provider_not_found", "Query parameter provider names a provider that is not configured.");
+        return [name, runtime] as const;
+      });
+      const providers = await Promise.all((selected ?? [...this.deps.providers]).map(([name, runtime]) => this.providerStatus(name, runtime)));
+      const report = await this.deps.fleetStatus.report(providers, query, this.deps.providers.size);
+      this.audit(caller, "status", undefined, "ok");
+      return report;
+    } catch (error) {
+      this.audit(caller, "status", undefined, toBrokerError(error).code);
+      throw error;
+    }
   }
 
   async refresh(authorization: string | null | undefined, provider: string): Promise<RefreshResult> {
