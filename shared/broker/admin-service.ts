@@ -61,14 +61,22 @@ export class AdminService {
     const caller = await this.operator(authorization, "status");
     try {
       const query = parseStatusQuery(rawQuery);
-      const selected = query.providers?.map((name) => {
-        const runtime = this.deps.providers.get(name);
-        // A filter may name a provider that does not exist: said without repeating the name.
-        if (!runtime) throw new BrokerError("provider_not_found", "Query parameter provider names a provider that is not configured.");
-        return [name, runtime] as const;
+      // A filter may name a provider that does not exist: said without repeating the name.
+      if (query.providers?.some((name) => !this.deps.providers.has(name))) {
+        throw new BrokerError("provider_not_found", "Query parameter provider names a provider that is not configured.");
+      }
+      const names = query.providers ?? [...this.deps.providers.keys()];
+      // Rotation state is read first, for rotating providers only: it decides needs_attention,
+      // and the rest of a provider's status is built only when the answer lists it.
+      const rotating = names.filter((name) => this.deps.rotation.isRotating(name));
+      const rotations = new Map(await Promise.all(rotating.map(async (name) => [name, await this.rotationStatus(name)] as const)));
+      const report = await this.deps.fleetStatus.report({
+        names,
+        configured: this.deps.providers.size,
+        query,
+        rotation: (name) => rotations.get(name),
+        describe: (name) => this.providerStatus(name, this.deps.providers.get(name)!, rotations.get(name)),
       });
-      const providers = await Promise.all((selected ?? [...this.deps.providers]).map(([name, runtime]) => this.providerStatus(name, runtime)));
-      const report = await this.deps.fleetStatus.report(providers, query, this.deps.providers.size);
       this.audit(caller, "status", undefined, "ok");
       return report;
     } catch (error) {
@@ -117,7 +125,7 @@ export class AdminService {
     }
   }
 
-  private async providerStatus(name: string, runtime: ProviderRuntime): Promise<ProviderStatus> {
+  private providerStatus(name: string, runtime: ProviderRuntime, rotation: ProviderStatus["rotation"]): ProviderStatus {
     const state = this.deps.cache.state(name);
     const now = this.deps.clock.now();
     const status: ProviderStatus = {
@@ -135,15 +143,17 @@ export class AdminService {
       },
     };
     if (runtime.caller) status.circuit = runtime.caller.breaker.state;
-    if (this.deps.rotation.isRotating(name)) {
-      try {
-        status.rotation = await this.deps.rotation.status(name);
-      } catch (error) {
-        const e = toBrokerError(error);
-        status.rotation = { error: { code: e.code, detail: e.detail } };
-      }
-    }
+    if (rotation !== undefined) status.rotation = rotation;
     return status;
+  }
+
+  private async rotationStatus(name: string): Promise<NonNullable<ProviderStatus["rotation"]>> {
+    try {
+      return await this.deps.rotation.status(name);
+    } catch (error) {
+      const e = toBrokerError(error);
+      return { error: { code: e.code, detail: e.detail } };
+    }
   }
 
   private async operator(authorization: string | null | undefined, action: string, provider?: string): Promise<string> {

@@ -47,6 +47,19 @@ export interface FleetProviderState {
 
 export type ProviderReport = ProviderStatus & { states: StatusState[]; fleet?: FleetProviderState };
 
+/** What the operator route hands over: the providers asked for and how to describe each. */
+export interface StatusInput {
+  /** The providers the query names, or all of them. */
+  names: string[];
+  /** Providers in the configuration. */
+  configured: number;
+  query: StatusQuery;
+  /** Rotation state of a rotating provider (undefined for the others). */
+  rotation(name: string): ProviderStatus["rotation"];
+  /** This instance's full status of one provider, built only for the providers the answer lists. */
+  describe(name: string): ProviderStatus;
+}
+
 export type StateCounts = Record<"providers" | StatusState, number>;
 
 export interface StatusReport {
@@ -102,11 +115,8 @@ export class FleetStatus {
     return { v: 1, instance: self.id, started_at: self.startedAt, version: self.version, published_at: now, degraded: this.degraded(now), providers };
   }
 
-  /**
-   * `local` is this instance's status of the providers the query names (all when it names none),
-   * `configured` the number of providers in the configuration.
-   */
-  async report(local: ProviderStatus[], query: StatusQuery, configured: number): Promise<StatusReport> {
+  async report(input: StatusInput): Promise<StatusReport> {
+    const { query, configured } = input;
     const now = this.deps.clock.now();
     const self = this.beat();
     const others = this.deps.heartbeats ? await this.deps.heartbeats.read() : undefined;
@@ -120,20 +130,26 @@ export class FleetStatus {
       if (!stale) live.push(beat);
     }
     const fleetScope = others !== undefined;
+    const filtered = query.providers !== undefined || query.states !== undefined;
+    const view = query.view ?? (!filtered && configured > this.deps.config.summaryAbove ? "summary" : "full");
 
+    // The summary view counts without building a report entry per provider.
     const summary = Object.fromEntries([["providers", 0], ...STATUS_STATES.map((s) => [s, 0])]) as StateCounts;
     const matched: ProviderReport[] = [];
-    for (const status of local) {
-      const merged = mergeProvider(status, live, now);
+    const withFleet = view === "full" && fleetScope;
+    for (const name of input.names) {
+      const rotation = input.rotation(name);
+      const attention = rotation !== undefined && ("error" in rotation || rotation.needsAttention);
+      const merged = mergeProvider(name, attention, live, now, withFleet);
       if (query.states && !query.states.some((s) => merged.states.includes(s))) continue;
       summary.providers++;
       for (const s of merged.states) summary[s]++;
-      if (fleetScope) merged.report.fleet = merged.fleet;
-      matched.push(merged.report);
+      if (view !== "full") continue;
+      const entry: ProviderReport = Object.assign(input.describe(name), { states: merged.states });
+      if (merged.fleet) entry.fleet = merged.fleet;
+      matched.push(entry);
     }
 
-    const filtered = query.providers !== undefined || query.states !== undefined;
-    const view = query.view ?? (!filtered && configured > this.deps.config.summaryAbove ? "summary" : "full");
     const report: StatusReport = {
       generated_at: new Date(now).toISOString(),
       scope: fleetScope ? "fleet" : "instance",
@@ -173,18 +189,22 @@ function instanceEntry(beat: Heartbeat, self: boolean, stale: boolean): Instance
   };
 }
 
-/** One provider over the live instances' heartbeats (this instance's first). */
-function mergeProvider(status: ProviderStatus, live: Heartbeat[], now: number) {
-  const fleet: FleetProviderState = { instances: live.length, valid_on: 0, circuit_open_on: [] };
+/**
+ * One provider over the live instances' heartbeats (this instance's first): its states and, when
+ * asked, the fleet block of the full view. A token valid on any live instance counts as valid.
+ */
+function mergeProvider(provider: string, needsAttention: boolean, live: Heartbeat[], now: number, withFleet: boolean) {
+  let validOn = 0;
   let expiresAt: number | undefined;
   let refreshedAt: number | undefined;
   let lastError: { code: string; at: number; instance: string } | undefined;
   let failing = false;
+  let openOn: string[] | undefined;
   for (const beat of live) {
-    const p = beat.providers[status.provider];
+    const p = beat.providers[provider];
     if (p === undefined) continue;
     if (p.expires_at !== undefined) {
-      if (p.expires_at > now) fleet.valid_on++;
+      if (p.expires_at > now) validOn++;
       expiresAt = Math.max(expiresAt ?? 0, p.expires_at);
     }
     if (p.last_refresh_at !== undefined) refreshedAt = Math.max(refreshedAt ?? 0, p.last_refresh_at);
@@ -192,19 +212,20 @@ function mergeProvider(status: ProviderStatus, live: Heartbeat[], now: number) {
       if (p.last_error.at > (p.last_refresh_at ?? 0)) failing = true;
       if (lastError === undefined || p.last_error.at > lastError.at) lastError = { ...p.last_error, instance: beat.instance };
     }
-    if (p.circuit !== undefined) fleet.circuit_open_on.push(beat.instance);
+    if (p.circuit !== undefined) (openOn ??= []).push(beat.instance);
   }
+
+  const states: StatusState[] = [validOn > 0 ? "valid" : expiresAt !== undefined ? "expired" : "cold"];
+  if (openOn !== undefined) states.push("circuit_open");
+  if (needsAttention) states.push("needs_attention");
+  if (failing) states.push("failing");
+  if (!withFleet) return { states, fleet: undefined };
+
+  const fleet: FleetProviderState = { instances: live.length, valid_on: validOn, circuit_open_on: openOn ?? [] };
   if (expiresAt !== undefined) fleet.expires_at = iso(expiresAt);
   if (refreshedAt !== undefined) fleet.last_refresh_at = iso(refreshedAt);
   if (lastError !== undefined) fleet.last_error = { code: lastError.code, at: iso(lastError.at), instance: lastError.instance };
-
-  const states: StatusState[] = [fleet.valid_on > 0 ? "valid" : expiresAt !== undefined ? "expired" : "cold"];
-  if (fleet.circuit_open_on.length > 0) states.push("circuit_open");
-  const rotation = status.rotation;
-  if (rotation !== undefined && ("error" in rotation || rotation.needsAttention)) states.push("needs_attention");
-  if (failing) states.push("failing");
-  const report: ProviderReport = { ...status, states };
-  return { report, states, fleet };
+  return { states, fleet };
 }
 
 function iso(ms: number): string {

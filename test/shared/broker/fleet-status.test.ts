@@ -1,7 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { ProviderStatus } from "../../../shared/broker/admin-service.js";
-import { FleetStatus } from "../../../shared/broker/fleet-status.js";
+import { FleetStatus, type StatusInput } from "../../../shared/broker/fleet-status.js";
+import type { StatusQuery } from "../../../shared/broker/status-query.js";
 import type { Heartbeat, RedisHeartbeats } from "../../../shared/cache/heartbeat.js";
 import type { ProviderRuntime } from "../../../shared/providers/source-registry.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
@@ -46,6 +47,18 @@ function setup(options: { beats?: Heartbeat[] | undefined; redis?: boolean; summ
   return { status, statuses };
 }
 
+/** The route's input for these statuses (all of them described, as this instance sees them). */
+function input(statuses: ProviderStatus[], query: StatusQuery, configured: number): StatusInput {
+  const byName = new Map(statuses.map((p) => [p.provider, p]));
+  return {
+    names: [...byName.keys()],
+    configured,
+    query,
+    rotation: (name) => byName.get(name)!.rotation,
+    describe: (name) => structuredClone(byName.get(name)!),
+  };
+}
+
 function otherBeat(instance: string, publishedAt: number, providers: Heartbeat["providers"]): Heartbeat {
   return { v: 1, instance, started_at: publishedAt - 600_000, version: "1.0.0", published_at: publishedAt, degraded: instance === "b", providers };
 }
@@ -62,7 +75,7 @@ describe("FleetStatus", () => {
       otherBeat("c", now - 91_000, { p4: { expires_at: now + 600_000 } }),
       ],
     });
-    const report = await status.report(statuses, {}, NAMES.length);
+    const report = await status.report(input(statuses, {}, NAMES.length));
     assert.equal(report.scope, "fleet");
     assert.equal(report.note, undefined);
     assert.deepEqual(
@@ -88,7 +101,7 @@ describe("FleetStatus", () => {
 
   it("filters by state (any of several), and counts only what matches", async () => {
     const { status, statuses } = setup({ beats: [otherBeat("b", now, { p2: { circuit: "half-open" } })] });
-    const report = await status.report(statuses, { states: ["needs_attention", "circuit_open"] }, NAMES.length);
+    const report = await status.report(input(statuses, { states: ["needs_attention", "circuit_open"] }, NAMES.length));
     assert.deepEqual(
       report.providers!.map((p) => p.provider),
       ["p2", "p5"],
@@ -99,26 +112,26 @@ describe("FleetStatus", () => {
 
   it("answers counts only above summaryAbove unless asked for the full view or filtered", async () => {
     const { status, statuses } = setup({ beats: [], summaryAbove: 4 });
-    const summary = await status.report(statuses, {}, NAMES.length);
+    const summary = await status.report(input(statuses, {}, NAMES.length));
     assert.equal(summary.view, "summary");
     assert.equal(summary.providers, undefined);
     assert.match(summary.hint!, /view=full/);
     assert.equal(summary.summary.providers, 5);
-    const full = await status.report(statuses, { view: "full" }, NAMES.length);
+    const full = await status.report(input(statuses, { view: "full" }, NAMES.length));
     assert.equal(full.providers!.length, 5);
     assert.equal(full.hint, undefined);
-    const filtered = await status.report(statuses.slice(0, 1), { providers: ["p1"] }, NAMES.length);
+    const filtered = await status.report(input(statuses.slice(0, 1), { providers: ["p1"] }, NAMES.length));
     assert.equal(filtered.view, "full");
     assert.deepEqual(
       filtered.providers!.map((p) => p.provider),
       ["p1"],
     );
-    const asked = await status.report(statuses, { view: "summary" }, 3);
+    const asked = await status.report(input(statuses, { view: "summary" }, 3));
     assert.equal(asked.providers, undefined);
   });
 
   it("says it shows one instance without Redis, or when the heartbeats cannot be read", async () => {
-    const off = await setup({ redis: false }).status.report([], {}, 0);
+    const off = await setup({ redis: false }).status.report(input([], {}, 0));
     assert.equal(off.scope, "instance");
     assert.match(off.note!, /Redis is off.*one instance/);
     assert.equal(off.shared_cache, "off");
@@ -126,7 +139,7 @@ describe("FleetStatus", () => {
       off.instances.map((i) => i.id),
       ["self"],
     );
-    const unreadable = await setup({ beats: undefined }).status.report([], {}, 0);
+    const unreadable = await setup({ beats: undefined }).status.report(input([], {}, 0));
     assert.equal(unreadable.scope, "instance");
     assert.match(unreadable.note!, /could not be read.*one instance/);
   });
