@@ -35,9 +35,9 @@ export interface InstanceEntry {
   degraded: boolean;
 }
 
+/** Full view, fleet scope, when a live instance reports anything for the provider. */
 export interface FleetProviderState {
-  /** Live instances whose heartbeat was read (this one included). */
-  instances: number;
+  /** Live instances holding a valid token (this one included). */
   valid_on: number;
   expires_at?: string;
   last_refresh_at?: string;
@@ -200,9 +200,11 @@ function mergeProvider(provider: string, needsAttention: boolean, live: Heartbea
   let lastError: { code: string; at: number; instance: string } | undefined;
   let failing = false;
   let openOn: string[] | undefined;
+  let reported = false;
   for (const beat of live) {
     const p = beat.providers[provider];
     if (p === undefined) continue;
+    reported = true;
     if (p.expires_at !== undefined) {
       if (p.expires_at > now) validOn++;
       expiresAt = Math.max(expiresAt ?? 0, p.expires_at);
@@ -219,9 +221,10 @@ function mergeProvider(provider: string, needsAttention: boolean, live: Heartbea
   if (openOn !== undefined) states.push("circuit_open");
   if (needsAttention) states.push("needs_attention");
   if (failing) states.push("failing");
-  if (!withFleet) return { states, fleet: undefined };
+  // Nothing reported anywhere (a cold provider): no block, which keeps the full list small.
+  if (!withFleet || !reported) return { states, fleet: undefined };
 
-  const fleet: FleetProviderState = { instances: live.length, valid_on: validOn, circuit_open_on: openOn ?? [] };
+  const fleet: FleetProviderState = { valid_on: validOn, circuit_open_on: openOn ?? [] };
   if (expiresAt !== undefined) fleet.expires_at = iso(expiresAt);
   if (refreshedAt !== undefined) fleet.last_refresh_at = iso(refreshedAt);
   if (lastError !== undefined) fleet.last_error = { code: lastError.code, at: iso(lastError.at), instance: lastError.instance };

@@ -93,7 +93,7 @@ describe("fleet-wide operator status", { skip }, () => {
     const ayyeka = await waitFor(async () => {
       const { body } = await status(0, "?provider=ayyeka");
       const p = body.providers[0];
-      return p.fleet.valid_on >= 1 ? p : undefined;
+      return p.fleet?.valid_on >= 1 ? p : undefined;
     }, "instance 1's token in instance 0's status");
     assert.equal(ayyeka.token.state, "cold", "instance 0 itself never fetched it");
     assert.deepEqual(ayyeka.states, ["valid"]);
@@ -177,8 +177,7 @@ describe("fleet-wide operator status", { skip }, () => {
       after.instances.map((i: any) => i.stale),
       [false, false, true],
     );
-    const ayyeka = after.providers.find((p: any) => p.provider === "ayyeka");
-    assert.equal(ayyeka.fleet.instances, FLEET_SIZE - 2, "only live instances count");
+    assert.equal(after.providers.find((p: any) => p.provider === "ayyeka").fleet.valid_on, 1);
   });
 
   test("no secret, issued token or caller JWT in any status answer or Redis heartbeat", async () => {

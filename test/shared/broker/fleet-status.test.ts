@@ -89,12 +89,12 @@ describe("FleetStatus", () => {
     const byName = Object.fromEntries(report.providers!.map((p) => [p.provider, p]));
     assert.deepEqual(byName.p1!.states, ["valid"], "valid on another instance counts as valid");
     assert.equal(byName.p1!.fleet!.valid_on, 1);
-    assert.equal(byName.p1!.fleet!.instances, 2);
     assert.deepEqual(byName.p2!.states, ["cold", "circuit_open", "failing"]);
     assert.deepEqual(byName.p2!.fleet!.circuit_open_on, ["b"]);
     assert.deepEqual(byName.p2!.fleet!.last_error, { code: "upstream_unavailable", at: new Date(now - 5_000).toISOString(), instance: "b" });
     assert.deepEqual(byName.p3!.states, ["expired", "failing"]);
     assert.deepEqual(byName.p4!.states, ["cold"], "a stale instance's token is not counted");
+    assert.equal(byName.p4!.fleet, undefined, "no fleet block where no live instance reports anything");
     assert.deepEqual(byName.p5!.states, ["cold", "needs_attention"]);
     assert.deepEqual(report.summary, { providers: 5, valid: 1, expired: 1, cold: 3, circuit_open: 1, needs_attention: 1, failing: 2 });
   });
