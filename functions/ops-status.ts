@@ -3,10 +3,20 @@ import { handleHttp } from "../shared/http/handle-http.js";
 import { jsonResult, type HttpResult } from "../shared/http/http-result.js";
 import { broker, ready } from "./runtime.js";
 
-/** GET /api/ops/status: per-provider token, circuit and rotation state (operator role). */
+/**
+ * GET /api/ops/status[?provider=a,b][&state=needs_attention,...][&view=summary|full]: per-provider
+ * token, circuit and rotation state, fleet-wide with Redis (operator role).
+ */
 export async function opsStatus(request: HttpRequest): Promise<HttpResult> {
   return handleHttp(broker.logger, "ops-status", async () =>
-    jsonResult(200, await broker.admin.status(request.headers.get("authorization"))),
+    jsonResult(
+      200,
+      await broker.admin.status(request.headers.get("authorization"), {
+        provider: request.query.get("provider"),
+        state: request.query.get("state"),
+        view: request.query.get("view"),
+      }),
+    ),
   );
 }
 

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { app } from "@azure/functions";
 import { composeBroker, type Broker } from "../shared/compose.js";
 import { maintenanceScheduleSetting } from "../shared/config/env.js";
@@ -20,7 +21,6 @@ const logs = new BatchedSink(
   // unref: a pending batch never keeps the process alive; the exit hook below writes it.
   (callback, delayMs) => setTimeout(callback, delayMs).unref(),
 );
-process.on("exit", logs.flush);
 
 /**
  * The composed broker: a live binding, assigned when `ready` resolves. Handlers read it at call
@@ -37,8 +37,14 @@ export const ready: Promise<void> = composeBroker({
   random: Math.random,
   fetch: globalThis.fetch.bind(globalThis),
   sink: logs.sink,
+  version: appVersion(),
 }).then((composed) => {
   broker = composed;
+});
+// Pending audit summaries first, then every batched line (exit handlers run in order).
+process.on("exit", () => {
+  if (composed()) broker.audit.flush();
+  logs.flush();
 });
 // Until a function file awaits it, a rejection would be "unhandled", which the worker turns into
 // an uncaught exception and exits on. The files' own `await ready` still sees the rejection.
@@ -55,8 +61,25 @@ export function composed(): boolean {
  */
 export const maintenanceSchedule = maintenanceScheduleSetting(process.env);
 
-// Close connections (Redis) when the host shuts the worker down, then write the last log lines.
+// Write pending audit summaries and close connections (Redis) when the host shuts the worker down,
+// then write the last log lines.
 app.hook.appTerminate(async () => {
   if (composed()) await broker.close();
   logs.flush();
 });
+
+/**
+ * The deployed app's version: the nearest package.json above this module (dist/functions/ when
+ * compiled, dist/app/chunks/ inside the bundled package).
+ */
+function appVersion(): string {
+  for (let dir = new URL(".", import.meta.url), i = 0; i < 5; dir = new URL("..", dir), i++) {
+    try {
+      const version = (JSON.parse(readFileSync(new URL("package.json", dir), "utf8")) as { version?: unknown }).version;
+      if (typeof version === "string") return version.slice(0, 64);
+    } catch {
+      // not here: one level up
+    }
+  }
+  return "unknown";
+}

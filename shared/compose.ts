@@ -1,4 +1,7 @@
+import { randomUUID } from "node:crypto";
 import type { TokenCredential } from "@azure/identity";
+import { IssuedAuditTrail } from "./broker/audit-trail.js";
+import { FleetStatus } from "./broker/fleet-status.js";
 import { TokenService } from "./broker/token-service.js";
 import { CallerPolicy } from "./callers/caller-policy.js";
 import { CallerVerifier } from "./callers/caller-verifier.js";
@@ -38,6 +41,8 @@ export interface ComposeOptions {
   credentialFactory?: CredentialFactory;
   /** Rotation lock; in-process unless the fleet provides a distributed one. */
   lock?: Lock;
+  /** The app's version, shown per instance in the fleet status. */
+  version?: string;
 }
 
 export interface Broker {
@@ -53,7 +58,8 @@ export interface Broker {
   /** Keys that sign private_key_jwt assertions: /api/jwks and their rotation. */
   signingKeys: SigningKeys;
   rejections: RejectionService;
-  /** Releases connections (Redis) so the process can exit. */
+  audit: IssuedAuditTrail;
+  /** Writes pending audit summaries and releases connections (Redis) so the process can exit. */
   close(): Promise<void>;
 }
 
@@ -120,6 +126,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     fleet: fleetCache?.fleet,
     invalidations: fleetCache?.invalidations,
   });
+  const audit = new IssuedAuditTrail({ logger, clock, sleeper, config: config.audit });
   const tokens = new TokenService({
     config,
     verifier: new CallerVerifier(config.issuers, { clock, sleeper, fetch, logger, cacheSize: config.verifiedCallerCacheSize }),
@@ -128,6 +135,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     sources: new Map([...providers].map(([name, p]) => [name, p.source])),
     clock,
     logger,
+    audit,
   });
   assertRotationLockIsSafe(env, config, Boolean(fleetCache || options.lock));
   const lock = options.lock ?? fleetCache?.lock ?? new InProcessLock(clock);
@@ -155,17 +163,21 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
       }
     },
   });
-  const admin = new AdminService({
-    config,
-    tokens,
-    cache,
-    providers,
-    rotation,
+  const fleetStatus = new FleetStatus({
+    self: { id: randomUUID(), startedAt: clock.now(), version: options.version ?? "unknown" },
     clock,
-    logger,
+    config: config.status,
+    providers,
+    cache,
+    heartbeats: fleetCache?.heartbeats,
     sharedCache: fleetCache?.status,
-    signingKeys,
   });
+  const heartbeatLoop = fleetCache?.startHeartbeats({
+    intervalMs: fleetStatus.heartbeatIntervalMs,
+    ttlMs: fleetStatus.heartbeatTtlMs,
+    beat: () => fleetStatus.beat(),
+  });
+  const admin = new AdminService({ config, tokens, cache, providers, rotation, clock, logger, fleetStatus, signingKeys });
   const rejections = new RejectionService({
     config,
     tokens,
@@ -180,9 +192,11 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     shared_cache: fleetCache ? "redis" : "none",
   });
   const close = async () => {
+    audit.close();
+    await heartbeatLoop?.stop();
     await fleetCache?.close();
   };
-  return { config, env, logger, secrets, providers, cache, tokens, rotation, admin, signingKeys, rejections, close };
+  return { config, env, logger, secrets, providers, cache, tokens, rotation, admin, signingKeys, rejections, audit, close };
 }
 
 /**

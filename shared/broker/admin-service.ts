@@ -9,6 +9,8 @@ import type { RotationService } from "../rotation/rotation-service.js";
 import type { RotationResult, RotationStatus } from "../rotation/rotation-types.js";
 import type { SigningKeyRotation, SigningKeys } from "../signing/signing-keys.js";
 import type { TokenCache } from "../tokens/token-cache.js";
+import type { FleetStatus, StatusReport } from "./fleet-status.js";
+import { parseStatusQuery, type RawStatusQuery } from "./status-query.js";
 import type { TokenService } from "./token-service.js";
 
 export interface AdminServiceDeps {
@@ -19,8 +21,8 @@ export interface AdminServiceDeps {
   rotation: RotationService;
   clock: Clock;
   logger: Logger;
-  /** Health of the fleet cache (Redis), when one is configured. */
-  sharedCache?: () => unknown;
+  /** Merges this instance's status with the fleet's heartbeats and applies filters and views. */
+  fleetStatus: FleetStatus;
   signingKeys: SigningKeys;
 }
 
@@ -59,16 +61,36 @@ export interface RefreshResult {
 export class AdminService {
   constructor(private readonly deps: AdminServiceDeps) {}
 
+  /** Filters (`provider`, `state`) and the view are checked after the operator is authenticated. */
   async status(
     authorization: string | null | undefined,
-  ): Promise<{ generated_at: string; shared_cache: unknown; providers: ProviderStatus[]; signing_keys: unknown[] }> {
+    rawQuery: RawStatusQuery = {},
+  ): Promise<StatusReport & { signing_keys?: unknown[] }> {
     const caller = await this.operator(authorization, "status");
-    const [providers, signingKeys] = await Promise.all([
-      Promise.all([...this.deps.providers].map(([name, runtime]) => this.providerStatus(name, runtime))),
-      this.signingKeyStatus(),
-    ]);
-    this.audit(caller, "status", undefined, "ok");
-    return { generated_at: iso(this.deps.clock.now())!, shared_cache: this.deps.sharedCache?.() ?? "off", providers, signing_keys: signingKeys };
+    try {
+      const query = parseStatusQuery(rawQuery);
+      // A filter may name a provider that does not exist: said without repeating the name.
+      if (query.providers?.some((name) => !this.deps.providers.has(name))) {
+        throw new BrokerError("provider_not_found", "Query parameter provider names a provider that is not configured.");
+      }
+      const names = query.providers ?? [...this.deps.providers.keys()];
+      // Rotation state is read first, for rotating providers only: it decides needs_attention,
+      // and the rest of a provider's status is built only when the answer lists it.
+      const rotating = names.filter((name) => this.deps.rotation.isRotating(name));
+      const rotations = new Map(await Promise.all(rotating.map(async (name) => [name, await this.rotationStatus(name)] as const)));
+      const report = await this.deps.fleetStatus.report({
+        names,
+        configured: this.deps.providers.size,
+        query,
+        rotation: (name) => rotations.get(name),
+        describe: (name) => this.providerStatus(name, this.deps.providers.get(name)!, rotations.get(name)),
+      });
+      this.audit(caller, "status", undefined, "ok");
+      return this.deps.signingKeys.configured ? { ...report, signing_keys: await this.signingKeyStatus() } : report;
+    } catch (error) {
+      this.audit(caller, "status", undefined, toBrokerError(error).code);
+      throw error;
+    }
   }
 
   /**
@@ -126,11 +148,10 @@ export class AdminService {
 
   /** Versions only (kids), never key material; one failing vault key does not fail the whole status. */
   private async signingKeyStatus(): Promise<unknown[]> {
-    if (!this.deps.signingKeys.configured) return [];
     return this.deps.signingKeys.status().catch((error: unknown) => [{ error: { code: toBrokerError(error).code, detail: toBrokerError(error).detail } }]);
   }
 
-  private async providerStatus(name: string, runtime: ProviderRuntime): Promise<ProviderStatus> {
+  private providerStatus(name: string, runtime: ProviderRuntime, rotation: ProviderStatus["rotation"]): ProviderStatus {
     const state = this.deps.cache.state(name);
     const now = this.deps.clock.now();
     const status: ProviderStatus = {
@@ -151,15 +172,17 @@ export class AdminService {
       status.circuit = runtime.caller.breaker.state;
       status.throttled_until = iso(runtime.caller.throttledUntil());
     }
-    if (this.deps.rotation.isRotating(name)) {
-      try {
-        status.rotation = await this.deps.rotation.status(name);
-      } catch (error) {
-        const e = toBrokerError(error);
-        status.rotation = { error: { code: e.code, detail: e.detail } };
-      }
-    }
+    if (rotation !== undefined) status.rotation = rotation;
     return status;
+  }
+
+  private async rotationStatus(name: string): Promise<NonNullable<ProviderStatus["rotation"]>> {
+    try {
+      return await this.deps.rotation.status(name);
+    } catch (error) {
+      const e = toBrokerError(error);
+      return { error: { code: e.code, detail: e.detail } };
+    }
   }
 
   private async operator(authorization: string | null | undefined, action: string, provider?: string): Promise<string> {

@@ -8,7 +8,7 @@ import type { TokenSource } from "../providers/credential.js";
 import type { CallerVerifier, VerifiedCaller } from "../callers/caller-verifier.js";
 import type { CallerPolicy } from "../callers/caller-policy.js";
 import type { CacheResult, TokenCache } from "../tokens/token-cache.js";
-import { issuedAuditFields } from "./issued-audit.js";
+import type { IssuedAuditTrail } from "./audit-trail.js";
 import { ServedLedger } from "./served-ledger.js";
 import { serializeTokenBody } from "./token-body.js";
 
@@ -26,12 +26,14 @@ export interface TokenServiceDeps {
   sources: ReadonlyMap<string, TokenSource>;
   clock: Clock;
   logger: Logger;
+  /** Writes the token_issued audit (per hit, or first issuance plus summaries: audit.mode). */
+  audit: IssuedAuditTrail;
 }
 
 /**
  * The caller's path to a partner credential: authenticate (401), validate parameters (400),
  * resolve the provider (404), check the grant (403), then serve from the cache. Every outcome
- * leaves one audit line with the caller, the provider and a fingerprint — never the credential.
+ * is audited with the caller, the provider and a fingerprint — never the credential.
  */
 export class TokenService {
   /** Fingerprints served per caller (rejected-credential reports are checked against it). */
@@ -101,7 +103,7 @@ export class TokenService {
   }
 
   private issued(caller: string, provider: string, result: CacheResult): string {
-    this.deps.logger.log("info", "token_issued", issuedAuditFields(caller, provider, result.outcome, result.credential, this.recordServed));
+    this.deps.audit.issued(caller, provider, result.outcome, result.credential, this.recordServed);
     return serializeTokenBody(provider, result.credential, this.deps.clock.now(), this.scopes.get(provider));
   }
 

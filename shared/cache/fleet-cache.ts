@@ -5,6 +5,7 @@ import type { Logger } from "../log/logger.js";
 import type { SecretStore } from "../secrets/secret-store.js";
 import { RedisCredentialStore } from "./encrypted-credential-store.js";
 import { RedisFleetCoordinator } from "./fleet-single-flight.js";
+import { RedisHeartbeats, startHeartbeatLoop, type HeartbeatLoopOptions } from "./heartbeat.js";
 import { RedisInvalidationBus } from "./invalidation-bus.js";
 import { createRedisConnection, type RedisConnection, type RedisConnectionStatus } from "./redis-connection.js";
 import { RedisLock } from "./redis-lock.js";
@@ -14,6 +15,9 @@ export interface FleetCache {
   fleet: RedisFleetCoordinator;
   invalidations: RedisInvalidationBus;
   lock: RedisLock;
+  heartbeats: RedisHeartbeats;
+  /** Publishes this instance's heartbeat periodically until stopped. */
+  startHeartbeats(options: Pick<HeartbeatLoopOptions, "intervalMs" | "ttlMs" | "beat">): { stop(): Promise<void> };
   status(): RedisConnectionStatus;
   close(): Promise<void>;
 }
@@ -32,7 +36,7 @@ export interface FleetCacheOptions {
 
 /**
  * Everything the fleet shares through one Redis: encrypted credentials, single-flight leases,
- * invalidation broadcasts and the rotation lock. Redis being down degrades each of them to the
+ * invalidation broadcasts, the rotation lock and the instances' heartbeats. Redis being down degrades each of them to the
  * instance's own memory and partner calls; nothing here throws into a request.
  */
 export function createFleetCache(options: FleetCacheOptions): FleetCache {
@@ -47,11 +51,14 @@ export function createFleetCache(options: FleetCacheOptions): FleetCache {
   });
   const store = new RedisCredentialStore({ connection, secrets: options.secrets, clock, logger });
   const fleet = new RedisFleetCoordinator({ connection, store, clock, sleeper, logger, lockTtlMs: leaseTtlMs(options.config) });
+  const heartbeats = new RedisHeartbeats({ connection, logger });
   return {
     store,
     fleet,
     invalidations: new RedisInvalidationBus({ connection, logger }),
     lock: new RedisLock({ connection, clock, logger }),
+    heartbeats,
+    startHeartbeats: (loop) => startHeartbeatLoop({ ...loop, heartbeats, connection, sleeper }),
     status: () => connection.status(),
     close: () => connection.close(),
   };

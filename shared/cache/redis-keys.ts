@@ -57,4 +57,14 @@ export class RedisKeys {
   lockFence(name: string): string {
     return `${this.prefix}lock:{${name}}:fence`;
   }
+
+  /** One instance's heartbeat (fleet status); all heartbeat keys share one hash slot with their index. */
+  heartbeat(instanceId: string): string {
+    return `${this.prefix}{heartbeats}:${instanceId}`;
+  }
+
+  /** Sorted set of instance ids by last heartbeat time. */
+  heartbeatIndex(): string {
+    return `${this.prefix}{heartbeats}:index`;
+  }
 }

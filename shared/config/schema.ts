@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { urlWithProtocol } from "./url.js";
 import { RotationSchema } from "./rotation-schema.js";
+import { AuditSchema, StatusSchema } from "./observability-schema.js";
 
 /**
  * The broker's configuration file. Secret values never appear here: every secret field is a
@@ -427,6 +428,8 @@ export const ConfigSchema = z
       .default(30)
       .describe("min_ttl applied when a caller sends none: no credential is served with less life left."),
     verifiedCallerCacheSize: z.number().int().min(0).default(10_000).describe("Verified caller tokens kept until their exp."),
+    audit: AuditSchema,
+    status: StatusSchema,
   })
   .strict()
   .describe(

@@ -1,6 +1,7 @@
 import { beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
+import { IssuedAuditTrail } from "../../../shared/broker/audit-trail.js";
 import { TokenService } from "../../../shared/broker/token-service.js";
 import { systemSleeper } from "../../../functions/system.js";
 import { CallerPolicy } from "../../../shared/callers/caller-policy.js";
@@ -66,6 +67,7 @@ beforeEach(async () => {
     ]),
     clock,
     logger,
+    audit: new IssuedAuditTrail({ logger, clock, sleeper: clock, config: { mode: "per-hit", summaryIntervalSec: 60, maxTrackedPairs: 100 } }),
   });
 });
 
