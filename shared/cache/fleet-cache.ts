@@ -20,7 +20,7 @@ export interface FleetCache {
 
 export interface FleetCacheOptions {
   url: string;
-  /** Azure Cache for Redis with Microsoft Entra authentication instead of a password. */
+  /** Microsoft Entra authentication (Azure Managed Redis) instead of a password. */
   entraCredential?: TokenCredential;
   config: BrokerConfig;
   secrets: SecretStore;

@@ -2,7 +2,7 @@ import type { TokenCredential } from "@azure/identity";
 import { createClient } from "redis";
 import type { Clock, Random, Sleeper } from "../clock.js";
 import { errorFields, type Logger } from "../log/logger.js";
-import { EntraRedisAuth, type StreamingRedisCredentials } from "./entra-redis-auth.js";
+import { EntraRedisCredentials, type StreamingRedisCredentials } from "./entra-redis-credentials.js";
 
 export type RedisCommandClient = ReturnType<typeof createClient>;
 
@@ -10,13 +10,16 @@ export type RedisCommandClient = ReturnType<typeof createClient>;
 export type CommandResult<T> = { ok: true; value: T } | { ok: false };
 
 export interface RedisConnectionOptions {
-  /** `redis://` locally, `rediss://` (TLS) for Azure Cache for Redis; a password may sit in the URL. */
+  /**
+   * `redis://` for a self-hosted Redis (a password may sit in the URL); `rediss://` (TLS) for Azure
+   * Managed Redis (`rediss://<name>.<region>.redis.azure.net:10000`).
+   */
   url: string;
   /** Microsoft Entra auth (username = token `oid`, password = token); URL credentials are then ignored. */
-  entraAuth?: { credential: TokenCredential; scope?: string };
+  entraAuth?: { credential: TokenCredential; refreshRatio?: number };
   logger: Logger;
   clock: Clock;
-  /** Per-command timeouts and the Entra token refresh loop. */
+  /** Per-command timeouts. */
   sleeper: Sleeper;
   /** Jitter of the reconnect back-off, so a fleet does not reconnect in lock-step. */
   random?: Random;
@@ -29,8 +32,6 @@ export interface RedisConnectionOptions {
   pingIntervalMs?: number;
   /** Minimum interval between two log lines of the same degraded operation (default 10 s). */
   logIntervalMs?: number;
-  /** Entra token refresh floor (tests shorten it). */
-  entraMinRefreshDelayMs?: number;
 }
 
 export interface RedisConnectionStatus {
@@ -82,7 +83,7 @@ export class RedisConnection {
   private readonly sleeper: Sleeper;
   private readonly commandTimeoutMs: number;
   private readonly logIntervalMs: number;
-  private readonly entra: EntraRedisAuth | undefined;
+  private readonly entra: EntraRedisCredentials | undefined;
   private readonly channels = new Map<string, { listeners: Set<Listener>; dispatch: (message: string) => void }>();
   private readonly degradedCounts: Record<string, number> = {};
   private readonly lastLogged = new Map<string, number>();
@@ -100,13 +101,10 @@ export class RedisConnection {
     this.commandTimeoutMs = options.commandTimeoutMs ?? 250;
     this.logIntervalMs = options.logIntervalMs ?? 10_000;
     if (options.entraAuth) {
-      this.entra = new EntraRedisAuth({
+      this.entra = new EntraRedisCredentials({
         credential: options.entraAuth.credential,
-        scope: options.entraAuth.scope,
-        clock: options.clock,
-        sleeper: options.sleeper,
+        refreshRatio: options.entraAuth.refreshRatio,
         logger: options.logger,
-        minRefreshDelayMs: options.entraMinRefreshDelayMs,
       });
     }
     this.client = this.createClient(options, "client");
@@ -210,8 +208,8 @@ export class RedisConnection {
   /** Drops both connections at once (pending commands fail, which their callers treat as misses). */
   async close(): Promise<void> {
     if (this.closed) return;
+    // Destroying a client disposes its credentials subscription, which stops the token refresh.
     this.closed = true;
-    this.entra?.close();
     for (const client of [this.client, this.subscriber]) {
       try {
         client.destroy();

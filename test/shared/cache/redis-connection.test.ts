@@ -181,7 +181,7 @@ describe("RedisConnection", { skip }, () => {
         return { token, expiresOnTimestamp: Date.now() + (calls === 1 ? 800 : 3_600_000) };
       },
     };
-    const { connection, logger } = open(server.url, { entraAuth: { credential }, entraMinRefreshDelayMs: 50 });
+    const { connection, logger } = open(server.url, { entraAuth: { credential } });
     assert.equal(await connection.whenReady(), true);
     assert.deepEqual(scopes[0], "https://redis.azure.com/.default");
     const whoami = async () => {
