@@ -24,9 +24,9 @@ if (process.env.TOKEN_BROKER_DEV_CA !== tls.caFile) {
 
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 7071);
-  // With BROKER_CONFIG set, serve that configuration (and KEY_VAULT_URL, REDIS_URL...) as given;
-  // otherwise the offline demo world.
-  const demo = process.env.BROKER_CONFIG
+  // With BROKER_CONFIG (or BROKER_CONFIG_JSON) set, serve that configuration (and KEY_VAULT_URL,
+  // REDIS_URL...) as given; otherwise the offline demo world.
+  const demo = process.env.BROKER_CONFIG || process.env.BROKER_CONFIG_JSON
     ? undefined
     : await startDemoEnvironment({ tls, workDir: resolve(".local", "demo"), sandboxPort: Number(process.env.SANDBOX_PORT ?? 7443) });
   if (demo) {
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   const base = `http://127.0.0.1:${host.port}`;
   const lines = [
     "",
-    `Token broker running at ${base}/api` + (demo ? `  (sandbox partners at ${demo.sandbox.url})` : ` with ${process.env.BROKER_CONFIG}`),
+    `Token broker running at ${base}/api` + (demo ? `  (sandbox partners at ${demo.sandbox.url})` : ` with ${process.env.BROKER_CONFIG || "BROKER_CONFIG_JSON"}`),
     `Functions: ${host.functions.map((f) => f.name).join(", ")}`,
     "",
   ];

@@ -1,5 +1,8 @@
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
 import { app } from "@azure/functions";
 import { composeBroker } from "../shared/compose.js";
+import { findAppRoot } from "../shared/config/source.js";
 import { BatchedSink } from "../shared/log/batched-sink.js";
 import { systemClock, systemSleeper } from "./system.js";
 
@@ -17,6 +20,8 @@ process.on("exit", logs.flush);
 
 export const broker = await composeBroker({
   env: process.env,
+  // Where this module was deployed, not the worker's working directory.
+  appRoot: findAppRoot(dirname(fileURLToPath(import.meta.url))),
   clock: systemClock,
   sleeper: systemSleeper,
   random: Math.random,

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { DefaultAzureCredential } from "@azure/identity";
 import { TokenService } from "./broker/token-service.js";
 import { CallerPolicy } from "./callers/caller-policy.js";
@@ -7,6 +6,7 @@ import type { Clock, Random, Sleeper } from "./clock.js";
 import { parseEnv, type BrokerEnv } from "./config/env.js";
 import { ConfigError, parseConfig } from "./config/load.js";
 import type { BrokerConfig } from "./config/schema.js";
+import { readConfigSource } from "./config/source.js";
 import type { FetchLike } from "./http/fetch-like.js";
 import { JsonLineLogger, type LineSink, type Logger } from "./log/logger.js";
 import type { CredentialFactory } from "./providers/entra-source.js";
@@ -24,6 +24,8 @@ import { RotationService } from "./rotation/rotation-service.js";
 export interface ComposeOptions {
   /** App settings (process.env in Azure and locally). */
   env: Record<string, string | undefined>;
+  /** The function app root (the folder with host.json): a relative BROKER_CONFIG is resolved against it. */
+  appRoot?: string;
   clock: Clock;
   sleeper: Sleeper;
   random: Random;
@@ -58,7 +60,8 @@ export interface Broker {
  */
 export async function composeBroker(options: ComposeOptions): Promise<Broker> {
   const env = parseEnv(options.env);
-  const config = parseConfig(readFileSync(env.BROKER_CONFIG, "utf8"), env.BROKER_CONFIG);
+  const { text, source } = readConfigSource(env, options.appRoot);
+  const config = parseConfig(text, source);
   const { clock, sleeper, random, fetch } = options;
   const logger = new JsonLineLogger(options.sink, clock, env.LOG_LEVEL);
 
