@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { composeBroker } from "../../shared/compose.js";
 import { ConfigError } from "../../shared/config/load.js";
-import { ManualClock } from "../support/manual-clock.js";
+import { composeOptions } from "../support/compose-options.js";
 import { block, params, readInfra } from "./bicep-text.js";
 
 const mainParams = params(readInfra("main.bicep"));
@@ -20,21 +20,13 @@ function allowInProcessLock(enableRedis: boolean, maximumInstanceCount: number):
 
 /** Starts the broker with the example configuration (partner-API rotation) and the settings infra would set without Redis. */
 async function startWithoutRedis(maximumInstanceCount: number) {
-  const clock = new ManualClock();
-  return composeBroker({
-    env: {
-      BROKER_CONFIG: "config/broker.config.example.json",
-      KEY_VAULT_URL: "https://kv-aaaaaaaaaaaaa.vault.azure.net/",
-      REDIS_URL: "",
-      ALLOW_IN_PROCESS_ROTATION_LOCK: allowInProcessLock(false, maximumInstanceCount),
-    },
-    appRoot: process.cwd(),
-    clock,
-    sleeper: clock,
-    random: () => 0.5,
-    fetch: () => Promise.reject(new Error("no network in this test")),
-    sink: () => {},
-  });
+  const env = {
+    BROKER_CONFIG: "config/broker.config.example.json",
+    KEY_VAULT_URL: "https://kv-aaaaaaaaaaaaa.vault.azure.net/",
+    REDIS_URL: "",
+    ALLOW_IN_PROCESS_ROTATION_LOCK: allowInProcessLock(false, maximumInstanceCount),
+  };
+  return composeBroker(composeOptions(env, { appRoot: process.cwd() }));
 }
 
 describe("Redis and rotation defaults", () => {

@@ -9,6 +9,7 @@ import { credentialsFromToken, EntraRedisCredentials } from "../../../shared/cac
 import { createRedisConnection, type RedisConnection } from "../../../shared/cache/redis-connection.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { ManagedIdentityServer } from "../../fakes/managed-identity-server.js";
+import { eventually } from "../../support/assertions.js";
 import { redisSkipReason } from "../../support/redis-skip.js";
 
 // DefaultAzureCredential must find nothing but the managed identity fake.
@@ -23,14 +24,6 @@ const skip = redisSkipReason();
 function fakeJwt(claims: Record<string, unknown>): string {
   const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
   return `${part({ alg: "RS256", typ: "JWT" })}.${part(claims)}.${randomBytes(16).toString("base64url")}`;
-}
-
-async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error("condition not reached in time");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 describe("credentialsFromToken", () => {

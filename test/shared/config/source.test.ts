@@ -7,7 +7,7 @@ import { composeBroker, type ComposeOptions } from "../../../shared/compose.js";
 import { parseEnv } from "../../../shared/config/env.js";
 import { ConfigError } from "../../../shared/config/load.js";
 import { findAppRoot, readConfigSource } from "../../../shared/config/source.js";
-import { ManualClock } from "../../support/manual-clock.js";
+import { composeOptions } from "../../support/compose-options.js";
 
 let appRoot: string;
 let demoText: string;
@@ -27,16 +27,7 @@ before(() => {
 after(() => rmSync(appRoot, { recursive: true, force: true }));
 
 function options(env: Record<string, string>, root: string | null = appRoot): ComposeOptions {
-  const clock = new ManualClock();
-  return {
-    env,
-    appRoot: root ?? undefined,
-    clock,
-    sleeper: clock,
-    random: () => 0.5,
-    fetch: () => Promise.reject(new Error("no network in this test")),
-    sink: () => {},
-  };
+  return composeOptions(env, { appRoot: root ?? undefined });
 }
 
 describe("findAppRoot", () => {
