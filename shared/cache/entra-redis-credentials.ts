@@ -51,9 +51,13 @@ const ClaimsSchema = z.object({ oid: z.string().min(1) });
  * and overwrites its disposable without disposing the old one, so with one shared provider every
  * reconnect would leave one more listener behind, each sending its own AUTH on every refresh. The
  * per-client provider keeps exactly one subscription per client and drops the previous one.
+ * Subscriptions to the shared provider are made one at a time: while it fetches its first token,
+ * `@redis/entraid` (6.1) parks further subscribers and never settles them if that fetch fails, so
+ * a second connection opened at the same moment would hang in its handshake for good.
  */
 export class EntraRedisCredentials {
   private readonly shared: EntraidCredentialsProvider;
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: EntraRedisCredentialsOptions) {
     const logger = options.logger;
@@ -86,7 +90,7 @@ export class EntraRedisCredentials {
       type: "streaming-credentials-provider",
       subscribe: async (listener) => {
         const previous = current;
-        const [credentials, subscription] = await this.shared.subscribe(listener);
+        const [credentials, subscription] = await this.oneAtATime(() => this.shared.subscribe(listener));
         // Dropped after the new one is in, so the token manager never sees zero subscribers.
         previous?.dispose();
         current = subscription;
@@ -99,6 +103,12 @@ export class EntraRedisCredentials {
       },
       onReAuthenticationError: (error) => this.shared.onReAuthenticationError(error),
     };
+  }
+
+  private oneAtATime<T>(run: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(run);
+    this.queue = result.catch(() => undefined);
+    return result;
   }
 
   /** Listeners currently subscribed across all clients (one per connected client). */

@@ -42,6 +42,34 @@ describe("credentialsFromToken", () => {
   });
 });
 
+describe("EntraRedisCredentials", () => {
+  it("settles every connection's subscription when the first token request fails, so the next attempt can succeed", async () => {
+    const token = fakeJwt({ oid: "oid-recovered" });
+    let calls = 0;
+    const credential = {
+      getToken: async () => {
+        calls++;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        if (calls === 1) throw new Error("identity endpoint unavailable");
+        return { token, expiresOnTimestamp: Date.now() + 3_600_000 };
+      },
+    };
+    const entra = new EntraRedisCredentials({ credential, logger: new MemoryLogger() });
+    const listener = { onNext: () => undefined, onError: () => undefined };
+    // Two connections open at once, as the command and the subscriber client do.
+    const first = entra.forClient().subscribe(listener);
+    const second = entra.forClient().subscribe(listener);
+    const settled = (p: Promise<unknown>) =>
+      Promise.race([p.then(() => "resolved", () => "rejected"), new Promise((resolve) => setTimeout(() => resolve("pending"), 2_000))]);
+    assert.equal(await settled(first), "rejected");
+    assert.equal(await settled(second), "resolved", "the second connection is not left hanging");
+    const [credentials, subscription] = await second;
+    assert.deepEqual(credentials, { username: "oid-recovered", password: token });
+    subscription.dispose();
+    assert.equal(entra.subscriptions, 0);
+  });
+});
+
 describe("Entra authentication against Redis through the managed identity", { skip }, () => {
   let redis: RedisServer;
   let msi: ManagedIdentityServer;
