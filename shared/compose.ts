@@ -84,7 +84,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
   // Imported only when configured: the Redis client alone costs ~180 ms and ~9 MB of heap at
   // start-up, which every cold start of a single-instance app would pay for nothing.
   const fleetCache = env.REDIS_URL
-    ? (await import("./cache/fleet-cache.js")).createFleetCache({
+    ? await (await import("./cache/fleet-cache.js")).createFleetCache({
         url: env.REDIS_URL,
         entraCredential: env.REDIS_ENTRA_AUTH ? azureCredential() : undefined,
         config,

@@ -35,11 +35,15 @@ export interface FleetCacheOptions {
  * invalidation broadcasts and the rotation lock. Redis being down degrades each of them to the
  * instance's own memory and partner calls; nothing here throws into a request.
  */
-export function createFleetCache(options: FleetCacheOptions): FleetCache {
+export async function createFleetCache(options: FleetCacheOptions): Promise<FleetCache> {
   const { clock, sleeper, random, logger } = options;
+  // Loaded only with Entra auth: @redis/entraid brings MSAL's whole client with it.
+  const entra = options.entraCredential
+    ? new (await import("./entra-redis-credentials.js")).EntraRedisCredentials({ credential: options.entraCredential, logger })
+    : undefined;
   const connection: RedisConnection = createRedisConnection({
     url: options.url,
-    entraAuth: options.entraCredential ? { credential: options.entraCredential } : undefined,
+    entra,
     logger,
     clock,
     sleeper,

@@ -1,8 +1,7 @@
-import type { TokenCredential } from "@azure/identity";
 import { createClient } from "redis";
 import type { Clock, Random, Sleeper } from "../clock.js";
 import { errorFields, type Logger } from "../log/logger.js";
-import { EntraRedisCredentials, type StreamingRedisCredentials } from "./entra-redis-credentials.js";
+import type { StreamingRedisCredentials } from "./entra-redis-credentials.js";
 
 export type RedisCommandClient = ReturnType<typeof createClient>;
 
@@ -15,8 +14,12 @@ export interface RedisConnectionOptions {
    * Managed Redis (`rediss://<name>.<region>.redis.azure.net:10000`).
    */
   url: string;
-  /** Microsoft Entra auth (username = token `oid`, password = token); URL credentials are then ignored. */
-  entraAuth?: { credential: TokenCredential; refreshRatio?: number };
+  /**
+   * Microsoft Entra auth (an EntraRedisCredentials: username = token `oid`, password = token); URL
+   * credentials are then ignored. Passed in rather than built here so that its package is loaded
+   * only by deployments that use it.
+   */
+  entra?: RedisCredentialsSource;
   logger: Logger;
   clock: Clock;
   /** Per-command timeouts. */
@@ -32,6 +35,12 @@ export interface RedisConnectionOptions {
   pingIntervalMs?: number;
   /** Minimum interval between two log lines of the same degraded operation (default 10 s). */
   logIntervalMs?: number;
+}
+
+/** Streaming credentials for each client, and when the current ones expire. */
+export interface RedisCredentialsSource {
+  forClient(): StreamingRedisCredentials;
+  readonly expiresAt: number | undefined;
 }
 
 export interface RedisConnectionStatus {
@@ -83,7 +92,7 @@ export class RedisConnection {
   private readonly sleeper: Sleeper;
   private readonly commandTimeoutMs: number;
   private readonly logIntervalMs: number;
-  private readonly entra: EntraRedisCredentials | undefined;
+  private readonly entra: RedisCredentialsSource | undefined;
   private readonly channels = new Map<string, { listeners: Set<Listener>; dispatch: (message: string) => void }>();
   private readonly degradedCounts: Record<string, number> = {};
   private readonly lastLogged = new Map<string, number>();
@@ -100,13 +109,7 @@ export class RedisConnection {
     this.sleeper = options.sleeper;
     this.commandTimeoutMs = options.commandTimeoutMs ?? 250;
     this.logIntervalMs = options.logIntervalMs ?? 10_000;
-    if (options.entraAuth) {
-      this.entra = new EntraRedisCredentials({
-        credential: options.entraAuth.credential,
-        refreshRatio: options.entraAuth.refreshRatio,
-        logger: options.logger,
-      });
-    }
+    this.entra = options.entra;
     this.client = this.createClient(options, "client");
     this.subscriber = this.createClient(options, "subscriber");
     this.subscriber.on("ready", () => this.resubscribe());

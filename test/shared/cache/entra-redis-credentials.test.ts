@@ -104,7 +104,7 @@ describe("Entra authentication against Redis through the managed identity", { sk
     const logger = new MemoryLogger();
     const connection = createRedisConnection({
       url: redis.url,
-      entraAuth: { credential: new DefaultAzureCredential(), refreshRatio: 0.5 },
+      entra: new EntraRedisCredentials({ credential: new DefaultAzureCredential(), logger, refreshRatio: 0.5 }),
       logger,
       clock: systemClock,
       sleeper: systemSleeper,
