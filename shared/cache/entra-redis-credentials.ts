@@ -59,7 +59,7 @@ export class EntraRedisCredentials {
   private readonly shared: EntraidCredentialsProvider;
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly options: EntraRedisCredentialsOptions) {
+  constructor(options: EntraRedisCredentialsOptions) {
     const logger = options.logger;
     this.shared = EntraIdCredentialsProviderFactory.createForDefaultAzureCredential({
       credential: options.credential,
