@@ -1,10 +1,10 @@
-import { dirname } from "node:path";
-import { fileURLToPath } from "node:url";
 import { app } from "@azure/functions";
 import { composeBroker } from "../shared/compose.js";
-import { findAppRoot } from "../shared/config/source.js";
 import { BatchedSink } from "../shared/log/batched-sink.js";
 import { systemClock, systemSleeper } from "./system.js";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { findAppRoot } from "../shared/config/source.js";
 
 /**
  * The composition root's entry: the only place that hands the process environment, the real
