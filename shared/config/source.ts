@@ -20,10 +20,7 @@ export function readConfigSource(env: Pick<BrokerEnv, "BROKER_CONFIG" | "BROKER_
   if (setting === undefined) {
     throw new ConfigError("No configuration: set BROKER_CONFIG or BROKER_CONFIG_JSON.", ["BROKER_CONFIG"]);
   }
-  if (!isAbsolute(setting) && appRoot === undefined) {
-    throw new ConfigError(`BROKER_CONFIG=${setting} is relative and no function app root is known to resolve it against.`, ["BROKER_CONFIG"]);
-  }
-  const path = isAbsolute(setting) ? setting : resolve(appRoot!, setting);
+  const path = resolveConfigPath(setting, appRoot);
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -36,6 +33,15 @@ export function readConfigSource(env: Pick<BrokerEnv, "BROKER_CONFIG" | "BROKER_
     );
   }
   return { text, source: path };
+}
+
+/** BROKER_CONFIG as an absolute path: a relative one is taken from the function app root. */
+export function resolveConfigPath(setting: string, appRoot: string | undefined): string {
+  if (isAbsolute(setting)) return setting;
+  if (appRoot === undefined) {
+    throw new ConfigError(`BROKER_CONFIG=${setting} is relative and no function app root is known to resolve it against.`, ["BROKER_CONFIG"]);
+  }
+  return resolve(appRoot, setting);
 }
 
 /**
