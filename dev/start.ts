@@ -25,11 +25,11 @@ if (process.env.TOKEN_BROKER_DEV_CA !== tls.caFile) {
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 7071);
   const sandboxPort = Number(process.env.SANDBOX_PORT ?? 7443);
-  // With BROKER_CONFIG set, serve that configuration (and KEY_VAULT_URL, REDIS_URL...) as given;
-  // otherwise the offline demo world.
+  // With BROKER_CONFIG (or BROKER_CONFIG_JSON) set, serve that configuration (and KEY_VAULT_URL,
+  // REDIS_URL...) as given; otherwise the offline demo world.
   let demo: Awaited<ReturnType<typeof startDemoEnvironment>> | undefined;
   try {
-    demo = process.env.BROKER_CONFIG ? undefined : await startDemoEnvironment({ tls, workDir: resolve(".local", "demo"), sandboxPort });
+    demo = process.env.BROKER_CONFIG || process.env.BROKER_CONFIG_JSON ? undefined : await startDemoEnvironment({ tls, workDir: resolve(".local", "demo"), sandboxPort });
   } catch (error) {
     process.stderr.write(`token broker did not start: ${startFailure(error, { port: sandboxPort, what: "sandbox partners", setting: "SANDBOX_PORT" })}\n`);
     process.exit(1);
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   const base = `http://127.0.0.1:${host.port}`;
   const lines = [
     "",
-    `Token broker running at ${base}/api` + (demo ? `  (sandbox partners at ${demo.sandbox.url})` : ` with ${process.env.BROKER_CONFIG}`),
+    `Token broker running at ${base}/api` + (demo ? `  (sandbox partners at ${demo.sandbox.url})` : ` with ${process.env.BROKER_CONFIG || "BROKER_CONFIG_JSON"}`),
     `Functions: ${host.functions.map((f) => f.name).join(", ")}`,
     "",
   ];

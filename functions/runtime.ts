@@ -4,6 +4,9 @@ import { composeBroker, type Broker } from "../shared/compose.js";
 import { maintenanceScheduleSetting } from "../shared/config/env.js";
 import { BatchedSink } from "../shared/log/batched-sink.js";
 import { systemClock, systemSleeper } from "./system.js";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { findAppRoot } from "../shared/config/source.js";
 
 /**
  * The composition root's entry: the only place that hands the process environment, the real
@@ -32,6 +35,8 @@ export let broker!: Broker;
 /** Resolves once `broker` is assigned; rejects with the composition error (every bad field named). */
 export const ready: Promise<void> = composeBroker({
   env: process.env,
+  // Where this module was deployed, not the worker's working directory.
+  appRoot: findAppRoot(dirname(fileURLToPath(import.meta.url))),
   clock: systemClock,
   sleeper: systemSleeper,
   random: Math.random,

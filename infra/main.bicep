@@ -1,188 +1,99 @@
-// Token broker: Function App (Flex Consumption, Node 20) with a system-assigned managed identity,
-// Key Vault (RBAC) holding partner credentials, Application Insights, and optionally Azure Cache
-// for Redis with Microsoft Entra authentication for the fleet-wide cache.
-targetScope = 'resourceGroup'
+// Token broker on Azure, as `azd up` provisions it: one resource group per azd environment holding
+// a Flex Consumption Function App (Node 22) with a system-assigned managed identity, Key Vault
+// (RBAC), Application Insights, identity-based storage and, by default, Azure Managed Redis with
+// Microsoft Entra authentication. The resources live in resources.bicep; this file names them.
+targetScope = 'subscription'
 
-@description('Short prefix for resource names (3-11 lower-case letters/digits).')
-@minLength(3)
-@maxLength(11)
-param namePrefix string = 'tokbroker'
+@minLength(1)
+@maxLength(64)
+@description('azd environment name (AZURE_ENV_NAME): up to 64 letters, digits and dashes; it names the resource group and seeds every other name.')
+param environmentName string
 
-param location string = resourceGroup().location
+@minLength(1)
+@description('Azure region of every resource; it must offer Flex Consumption and Azure Managed Redis.')
+@metadata({ azd: { type: 'location' } })
+param location string
 
-@description('Turn on the shared Redis cache (recommended from two instances up).')
-param enableRedis bool = false
+@description('Object id of whoever deploys (azd: the signed-in user or service principal). It gets Key Vault Secrets Officer to write the partner secrets.')
+param deployerPrincipalId string = deployer().objectId
 
-@description('NCRONTAB schedule of the maintenance timer (pre-warm, rotation, retirement, orphan sweep).')
-param maintenanceSchedule string = '0 */5 * * * *'
+@description('Azure Managed Redis for the fleet cache and the fleet-wide rotation lock. On by default: partner-API key rotation on more than one instance needs it, and the broker refuses to start without it. Off only with maximumInstanceCount 1 (then the in-process rotation lock is allowed) or with no partner-API rotation configured.')
+param enableRedis bool = true
 
-@description('Maximum instances the Function App may scale out to.')
+@description('Azure Managed Redis SKU. Balanced_B0 (the smallest) holds the broker thousands of times over: one small entry per provider and secret version.')
+@allowed(['Balanced_B0', 'Balanced_B1', 'Balanced_B3', 'Balanced_B5'])
+param redisSku string = 'Balanced_B0'
+
+@description('Replicate the Redis data (a second node). The broker keeps serving from memory and partners while Redis is down, so Disabled halves the cost at the price of the SLA.')
+param redisHighAvailability bool = true
+
+@description('Maximum instances of the Function App. With enableRedis=false and partner-API rotation, set 1.')
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-var suffix = uniqueString(resourceGroup().id, namePrefix)
-var storageName = take('${namePrefix}${suffix}', 24)
-var vaultName = take('${namePrefix}-kv-${suffix}', 24)
+@description('Instance memory of the Flex Consumption plan.')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  name: storageName
+@description('NCRONTAB schedule of the maintenance timer (pre-warm, rotation, retirement, orphan sweep).')
+param maintenanceSchedule string = '0 */5 * * * *'
+
+@description('Raise to 2, 3... to give the vault a new name: after `azd down`, a vault with purge protection stays soft-deleted (its name taken) for 90 days.')
+@minValue(1)
+@maxValue(99)
+param keyVaultGeneration int = 1
+
+@description('Purge protection on the vault (irreversible once on). Turn off only for throwaway environments, so that `azd down --purge` frees the vault name at once.')
+param keyVaultPurgeProtection bool = true
+
+@description('The broker configuration itself (azd: BROKER_CONFIG_JSON). Empty: the app reads config/broker.config.json deployed with the code.')
+param brokerConfig object = {}
+
+// Every name derives from this: stable for one azd environment, subscription and region, unique
+// across them (13 lower-case letters and digits).
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
   location: location
-  sku: { name: 'Standard_LRS' }
-  kind: 'StorageV2'
-  properties: {
-    minimumTlsVersion: 'TLS1_2'
-    allowBlobPublicAccess: false
-    allowSharedKeyAccess: false // identity-based access only
-    supportsHttpsTrafficOnly: true
+  tags: tags
+}
+
+module resources 'resources.bicep' = {
+  name: 'token-broker-resources'
+  scope: rg
+  params: {
+    resourceToken: resourceToken
+    location: location
+    tags: tags
+    serviceName: 'broker'
+    deployerPrincipalId: deployerPrincipalId
+    enableRedis: enableRedis
+    redisSku: redisSku
+    redisHighAvailability: redisHighAvailability
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    maintenanceSchedule: maintenanceSchedule
+    keyVaultGeneration: keyVaultGeneration
+    keyVaultPurgeProtection: keyVaultPurgeProtection
+    brokerConfig: brokerConfig
   }
 }
 
-resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
-  parent: storage
-  name: 'default'
-}
-
-resource deployments 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
-  parent: blobService
-  name: 'deployments'
-}
-
-resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
-  name: '${namePrefix}-logs-${suffix}'
-  location: location
-  properties: { sku: { name: 'PerGB2018' }, retentionInDays: 30 }
-}
-
-resource insights 'Microsoft.Insights/components@2020-02-02' = {
-  name: '${namePrefix}-ai-${suffix}'
-  location: location
-  kind: 'web'
-  properties: { Application_Type: 'web', WorkspaceResourceId: logs.id, DisableLocalAuth: true }
-}
-
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
-  name: vaultName
-  location: location
-  properties: {
-    tenantId: subscription().tenantId
-    sku: { family: 'A', name: 'standard' }
-    enableRbacAuthorization: true
-    enableSoftDelete: true
-    softDeleteRetentionInDays: 90
-    enablePurgeProtection: true
-    publicNetworkAccess: 'Enabled'
-  }
-}
-
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
-  name: '${namePrefix}-plan-${suffix}'
-  location: location
-  kind: 'functionapp'
-  sku: { tier: 'FlexConsumption', name: 'FC1' }
-  properties: { reserved: true }
-}
-
-resource redis 'Microsoft.Cache/redis@2024-03-01' = if (enableRedis) {
-  name: '${namePrefix}-redis-${suffix}'
-  location: location
-  properties: {
-    sku: { name: 'Standard', family: 'C', capacity: 0 }
-    enableNonSslPort: false
-    minimumTlsVersion: '1.2'
-    disableAccessKeyAuthentication: true
-    redisConfiguration: { 'aad-enabled': 'true', 'maxmemory-policy': 'volatile-lru' }
-  }
-}
-
-resource app 'Microsoft.Web/sites@2024-04-01' = {
-  name: '${namePrefix}-func-${suffix}'
-  location: location
-  kind: 'functionapp,linux'
-  identity: { type: 'SystemAssigned' }
-  tags: { 'azd-service-name': 'broker' }
-  properties: {
-    serverFarmId: plan.id
-    httpsOnly: true
-    functionAppConfig: {
-      deployment: {
-        storage: {
-          type: 'blobContainer'
-          value: '${storage.properties.primaryEndpoints.blob}deployments'
-          authentication: { type: 'SystemAssignedIdentity' }
-        }
-      }
-      scaleAndConcurrency: { maximumInstanceCount: maximumInstanceCount, instanceMemoryMB: 2048 }
-      runtime: { name: 'node', version: '20' }
-    }
-    siteConfig: {
-      minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      appSettings: [
-        { name: 'AzureWebJobsStorage__accountName', value: storage.name }
-        { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
-        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
-        { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'Authorization=AAD' }
-        { name: 'BROKER_CONFIG', value: 'config/broker.config.json' }
-        { name: 'KEY_VAULT_URL', value: vault.properties.vaultUri }
-        { name: 'MAINTENANCE_SCHEDULE', value: maintenanceSchedule }
-        { name: 'REDIS_URL', value: enableRedis ? 'rediss://${redis.properties.hostName}:6380' : '' }
-        { name: 'REDIS_ENTRA_AUTH', value: enableRedis ? 'true' : 'false' }
-        // Partner-API key rotation needs a fleet-wide lock: Redis, or a single instance.
-        { name: 'ALLOW_IN_PROCESS_ROTATION_LOCK', value: (!enableRedis && maximumInstanceCount == 1) ? 'true' : 'false' }
-      ]
-    }
-  }
-}
-
-// Role definition ids are fixed by Azure.
-var roles = {
-  keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7' // read + write secrets: rotation writes new versions
-  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // host leases, timer state, deployment package
-  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // Entra-authenticated telemetry
-}
-
-resource vaultAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  scope: vault
-  name: guid(vault.id, app.id, roles.keyVaultSecretsOfficer)
-  properties: {
-    principalId: app.identity.principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
-  }
-}
-
-resource storageAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  scope: storage
-  name: guid(storage.id, app.id, roles.storageBlobDataOwner)
-  properties: {
-    principalId: app.identity.principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
-  }
-}
-
-resource telemetryAccess 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  scope: insights
-  name: guid(insights.id, app.id, roles.monitoringMetricsPublisher)
-  properties: {
-    principalId: app.identity.principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
-  }
-}
-
-resource redisAccess 'Microsoft.Cache/redis/accessPolicyAssignments@2024-03-01' = if (enableRedis) {
-  parent: redis
-  name: 'token-broker'
-  properties: {
-    accessPolicyName: 'Data Contributor'
-    objectId: app.identity.principalId
-    objectIdAlias: 'token-broker'
-  }
-}
-
-output functionAppName string = app.name
-output functionAppUrl string = 'https://${app.properties.defaultHostName}'
-output keyVaultUrl string = vault.properties.vaultUri
-output redisHost string = enableRedis ? redis.properties.hostName : ''
+// azd stores these in the environment (`azd env get-values`); the README's steps use them.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = resources.outputs.functionAppName
+output AZURE_FUNCTION_APP_URL string = resources.outputs.functionAppUrl
+output AZURE_FUNCTION_APP_PRINCIPAL_ID string = resources.outputs.functionAppPrincipalId
+output AZURE_KEY_VAULT_NAME string = resources.outputs.keyVaultName
+output AZURE_KEY_VAULT_ENDPOINT string = resources.outputs.keyVaultUrl
+output REDIS_HOST string = resources.outputs.redisHost
+// For monitoring (alerts, workbook) added next to this template.
+output APPLICATIONINSIGHTS_NAME string = resources.outputs.applicationInsightsName
+output APPLICATIONINSIGHTS_ID string = resources.outputs.applicationInsightsId
+output LOG_ANALYTICS_WORKSPACE_ID string = resources.outputs.logAnalyticsWorkspaceId
+output AZURE_FUNCTION_APP_ID string = resources.outputs.functionAppId

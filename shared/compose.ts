@@ -7,8 +7,9 @@ import { CallerPolicy } from "./callers/caller-policy.js";
 import { CallerVerifier } from "./callers/caller-verifier.js";
 import type { Clock, Random, Sleeper } from "./clock.js";
 import { parseEnv, type BrokerEnv } from "./config/env.js";
-import { ConfigError, readConfigFile } from "./config/load.js";
+import { ConfigError, parseConfig } from "./config/load.js";
 import type { BrokerConfig } from "./config/schema.js";
+import { readConfigSource } from "./config/source.js";
 import type { FetchLike } from "./http/fetch-like.js";
 import { JsonLineLogger, type LineSink, type Logger } from "./log/logger.js";
 import type { CredentialFactory } from "./providers/entra-source.js";
@@ -30,6 +31,8 @@ import { SigningKeys } from "./signing/signing-keys.js";
 export interface ComposeOptions {
   /** App settings (process.env in Azure and locally). */
   env: Record<string, string | undefined>;
+  /** The function app root (the folder with host.json): a relative BROKER_CONFIG is resolved against it. */
+  appRoot?: string;
   clock: Clock;
   sleeper: Sleeper;
   random: Random;
@@ -70,7 +73,8 @@ export interface Broker {
  */
 export async function composeBroker(options: ComposeOptions): Promise<Broker> {
   const env = parseEnv(options.env);
-  const config = readConfigFile(env.BROKER_CONFIG);
+  const { text, source } = readConfigSource(env, options.appRoot);
+  const config = parseConfig(text, source);
   const { clock, sleeper, random, fetch } = options;
   const logger = new JsonLineLogger(options.sink, clock, env.LOG_LEVEL);
 
@@ -107,7 +111,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
   // Imported only when configured: the Redis client alone costs ~180 ms and ~9 MB of heap at
   // start-up, which every cold start of a single-instance app would pay for nothing.
   const fleetCache = env.REDIS_URL
-    ? (await import("./cache/fleet-cache.js")).createFleetCache({
+    ? await (await import("./cache/fleet-cache.js")).createFleetCache({
         url: env.REDIS_URL,
         entraCredential: env.REDIS_ENTRA_AUTH ? await azureCredential() : undefined,
         config,

@@ -24,7 +24,7 @@ export interface FleetCache {
 
 export interface FleetCacheOptions {
   url: string;
-  /** Azure Cache for Redis with Microsoft Entra authentication instead of a password. */
+  /** Microsoft Entra authentication (Azure Managed Redis) instead of a password. */
   entraCredential?: TokenCredential;
   config: BrokerConfig;
   secrets: SecretStore;
@@ -39,11 +39,15 @@ export interface FleetCacheOptions {
  * invalidation broadcasts, the rotation lock and the instances' heartbeats. Redis being down degrades each of them to the
  * instance's own memory and partner calls; nothing here throws into a request.
  */
-export function createFleetCache(options: FleetCacheOptions): FleetCache {
+export async function createFleetCache(options: FleetCacheOptions): Promise<FleetCache> {
   const { clock, sleeper, random, logger } = options;
+  // Loaded only with Entra auth: @redis/entraid brings MSAL's whole client with it.
+  const entra = options.entraCredential
+    ? new (await import("./entra-redis-credentials.js")).EntraRedisCredentials({ credential: options.entraCredential, logger })
+    : undefined;
   const connection: RedisConnection = createRedisConnection({
     url: options.url,
-    entraAuth: options.entraCredential ? { credential: options.entraCredential } : undefined,
+    entra,
     logger,
     clock,
     sleeper,

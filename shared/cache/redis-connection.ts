@@ -1,8 +1,7 @@
-import type { TokenCredential } from "@azure/identity";
 import { createClient } from "redis";
 import type { Clock, Random, Sleeper } from "../clock.js";
 import { errorFields, type Logger } from "../log/logger.js";
-import { EntraRedisAuth, type StreamingRedisCredentials } from "./entra-redis-auth.js";
+import type { StreamingRedisCredentials } from "./entra-redis-credentials.js";
 
 export type RedisCommandClient = ReturnType<typeof createClient>;
 
@@ -10,13 +9,20 @@ export type RedisCommandClient = ReturnType<typeof createClient>;
 export type CommandResult<T> = { ok: true; value: T } | { ok: false };
 
 export interface RedisConnectionOptions {
-  /** `redis://` locally, `rediss://` (TLS) for Azure Cache for Redis; a password may sit in the URL. */
+  /**
+   * `redis://` for a self-hosted Redis (a password may sit in the URL); `rediss://` (TLS) for Azure
+   * Managed Redis (`rediss://<name>.<region>.redis.azure.net:10000`).
+   */
   url: string;
-  /** Microsoft Entra auth (username = token `oid`, password = token); URL credentials are then ignored. */
-  entraAuth?: { credential: TokenCredential; scope?: string };
+  /**
+   * Microsoft Entra auth (an EntraRedisCredentials: username = token `oid`, password = token); URL
+   * credentials are then ignored. Passed in rather than built here so that its package is loaded
+   * only by deployments that use it.
+   */
+  entra?: RedisCredentialsSource;
   logger: Logger;
   clock: Clock;
-  /** Per-command timeouts and the Entra token refresh loop. */
+  /** Per-command timeouts. */
   sleeper: Sleeper;
   /** Jitter of the reconnect back-off, so a fleet does not reconnect in lock-step. */
   random?: Random;
@@ -29,8 +35,12 @@ export interface RedisConnectionOptions {
   pingIntervalMs?: number;
   /** Minimum interval between two log lines of the same degraded operation (default 10 s). */
   logIntervalMs?: number;
-  /** Entra token refresh floor (tests shorten it). */
-  entraMinRefreshDelayMs?: number;
+}
+
+/** Streaming credentials for each client, and when the current ones expire. */
+export interface RedisCredentialsSource {
+  forClient(): StreamingRedisCredentials;
+  readonly expiresAt: number | undefined;
 }
 
 export interface RedisConnectionStatus {
@@ -82,7 +92,7 @@ export class RedisConnection {
   private readonly sleeper: Sleeper;
   private readonly commandTimeoutMs: number;
   private readonly logIntervalMs: number;
-  private readonly entra: EntraRedisAuth | undefined;
+  private readonly entra: RedisCredentialsSource | undefined;
   private readonly channels = new Map<string, { listeners: Set<Listener>; dispatch: (message: string) => void }>();
   private readonly degradedCounts: Record<string, number> = {};
   private readonly lastLogged = new Map<string, number>();
@@ -99,16 +109,7 @@ export class RedisConnection {
     this.sleeper = options.sleeper;
     this.commandTimeoutMs = options.commandTimeoutMs ?? 250;
     this.logIntervalMs = options.logIntervalMs ?? 10_000;
-    if (options.entraAuth) {
-      this.entra = new EntraRedisAuth({
-        credential: options.entraAuth.credential,
-        scope: options.entraAuth.scope,
-        clock: options.clock,
-        sleeper: options.sleeper,
-        logger: options.logger,
-        minRefreshDelayMs: options.entraMinRefreshDelayMs,
-      });
-    }
+    this.entra = options.entra;
     this.client = this.createClient(options, "client");
     this.subscriber = this.createClient(options, "subscriber");
     this.subscriber.on("ready", () => this.resubscribe());
@@ -210,8 +211,8 @@ export class RedisConnection {
   /** Drops both connections at once (pending commands fail, which their callers treat as misses). */
   async close(): Promise<void> {
     if (this.closed) return;
+    // Destroying a client disposes its credentials subscription, which stops the token refresh.
     this.closed = true;
-    this.entra?.close();
     for (const client of [this.client, this.subscriber]) {
       try {
         client.destroy();

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ConfigError } from "./load.js";
 import { urlWithProtocol } from "./url.js";
 
 /** App settings that exist but are empty (a common Azure pattern) count as unset. */
@@ -18,12 +19,15 @@ const DEFAULT_MAINTENANCE_SCHEDULE = "0 */5 * * * *";
  * is given (process.env in Azure and locally).
  */
 export const EnvSchema = z.object({
-  BROKER_CONFIG: z.string().min(1, "BROKER_CONFIG must name the configuration file"),
+  /** Path of the configuration file; a relative path is resolved against the function app root. */
+  BROKER_CONFIG: optional(z.string()),
+  /** The configuration itself (JSON), for deployments that keep it in an app setting instead of a file. */
+  BROKER_CONFIG_JSON: optional(z.string()),
   KEY_VAULT_URL: optional(urlWithProtocol(["https:"], "KEY_VAULT_URL must be an https URL")),
   /** Key Vault-compatible emulators and loopback fakes are not on *.vault.azure.net. */
   KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION: Flag,
   REDIS_URL: optional(urlWithProtocol(["redis:", "rediss:"], "REDIS_URL must be a redis:// or rediss:// URL")),
-  /** Azure Cache for Redis with Microsoft Entra authentication (managed identity) instead of a password. */
+  /** Microsoft Entra authentication (the managed identity) to Azure Managed Redis instead of a password. */
   REDIS_ENTRA_AUTH: Flag,
   /**
    * Partner-API rotation needs a fleet-wide lock; without Redis only a single-instance app may
@@ -36,11 +40,24 @@ export const EnvSchema = z.object({
 
 export type BrokerEnv = z.infer<typeof EnvSchema>;
 
+/** Exactly one configuration source: with none there is nothing to serve, with both it could be the wrong one. */
+const CheckedEnvSchema = EnvSchema.superRefine((env, ctx) => {
+  if (env.BROKER_CONFIG === undefined && env.BROKER_CONFIG_JSON === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["BROKER_CONFIG"],
+      message: "set BROKER_CONFIG (path of the configuration file) or BROKER_CONFIG_JSON (the configuration itself)",
+    });
+  } else if (env.BROKER_CONFIG !== undefined && env.BROKER_CONFIG_JSON !== undefined) {
+    ctx.addIssue({ code: "custom", path: ["BROKER_CONFIG_JSON"], message: "set BROKER_CONFIG or BROKER_CONFIG_JSON, not both" });
+  }
+});
+
 export function parseEnv(env: Record<string, string | undefined>): BrokerEnv {
-  const result = EnvSchema.safeParse(env, { jitless: true });
+  const result = CheckedEnvSchema.safeParse(env, { jitless: true });
   if (!result.success) {
     const lines = result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
-    throw new Error(`Invalid app settings:\n  - ${lines.join("\n  - ")}`);
+    throw new ConfigError(`Invalid app settings:\n  - ${lines.join("\n  - ")}`, lines);
   }
   return result.data;
 }

@@ -34,10 +34,14 @@ export function parseConfig(text: string, source = "config"): BrokerConfig {
  * unreadable is named plainly (a start-up error, not a stack trace from deep inside the runtime).
  */
 export function readConfigFile(path: string): BrokerConfig {
-  let text: string;
+  return parseConfig(readConfigText(path), path);
+}
+
+/** The text of a configuration file; a missing path, a directory or an unreadable file is named plainly. */
+export function readConfigText(path: string): string {
   try {
     if (statSync(path).isDirectory()) throw new ConfigError(`${path}: is a directory, not a configuration file`, [`${path}: is a directory`]);
-    text = readFileSync(path, "utf8");
+    return readFileSync(path, "utf8");
   } catch (error) {
     if (error instanceof ConfigError) throw error;
     const code = (error as { code?: unknown }).code;
@@ -45,7 +49,6 @@ export function readConfigFile(path: string): BrokerConfig {
       code === "ENOENT" ? "no such file" : code === "EACCES" || code === "EPERM" ? "permission denied" : `cannot be read (${String(code ?? "error")})`;
     throw new ConfigError(`${path}: ${reason}`, [`${path}: ${reason}`]);
   }
-  return parseConfig(text, path);
 }
 
 /** A configuration that cannot run. A start-up error, never an HTTP answer. */

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { urlWithProtocol } from "./url.js";
 
 /**
  * Rotation settings of an api-key provider. Kept apart from schema.ts (which embeds it) because the
@@ -6,10 +7,7 @@ import { z } from "zod";
  * always authenticated with the provider's own key secret.
  */
 
-const HttpUrl = z
-  .string()
-  .url()
-  .refine((u) => /^https?:$/.test(new URL(u).protocol), "must be an http(s) URL");
+const HttpUrl = urlWithProtocol(["http:", "https:"], "must be an http(s) URL");
 const Path = z.string().regex(/^\/[^\s]*$/, "must start with / and contain no spaces");
 const Status = z.number().int().min(100).max(599);
 const QueryParam = z.string().regex(/^[A-Za-z0-9_.-]+$/, "must be a query parameter name");

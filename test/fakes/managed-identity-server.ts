@@ -14,6 +14,11 @@ export interface ManagedIdentityServerOptions {
   identityHeader?: string;
   clientId?: string;
   lifetimeSec?: number;
+  /**
+   * Makes the token for a request (default: an opaque `msi-…` string). Azure Managed Redis needs a
+   * JWT whose `oid` claim names the identity.
+   */
+  mintToken?: (resource: string) => string;
 }
 
 export class ManagedIdentityServer {
@@ -25,6 +30,7 @@ export class ManagedIdentityServer {
   readonly identityHeader: string;
   readonly clientId: string;
   private readonly lifetimeSec: number;
+  private readonly mintToken: (resource: string) => string;
 
   private constructor(
     private readonly server: Server,
@@ -34,6 +40,7 @@ export class ManagedIdentityServer {
     this.identityHeader = options.identityHeader ?? randomBytes(16).toString("hex");
     this.clientId = options.clientId ?? "5f0a3c1e-0000-4000-8000-00000000c11e";
     this.lifetimeSec = options.lifetimeSec ?? 3600;
+    this.mintToken = options.mintToken ?? (() => `msi-${randomBytes(24).toString("base64url")}`);
   }
 
   static async start(options: ManagedIdentityServerOptions = {}): Promise<ManagedIdentityServer> {
@@ -86,7 +93,7 @@ export class ManagedIdentityServer {
     if (!headerOk) return send(res, 401, { statusCode: 401, message: "X-IDENTITY-HEADER is missing or wrong" });
     const failure = this.failures.shift();
     if (failure !== undefined) return send(res, failure, { statusCode: failure, message: "Injected failure" });
-    const token = `msi-${randomBytes(24).toString("base64url")}`;
+    const token = this.mintToken(resource);
     this.issued.add(token);
     send(res, 200, {
       access_token: token,

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { composeBroker, type ComposeOptions } from "../../shared/compose.js";
 import { ConfigError } from "../../shared/config/load.js";
-import { ManualClock } from "../support/manual-clock.js";
+import { composeOptions } from "../support/compose-options.js";
 
 let dir: string;
 let configPath: string;
@@ -21,15 +21,7 @@ before(() => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function options(env: Record<string, string>): ComposeOptions {
-  const clock = new ManualClock();
-  return {
-    env: { BROKER_CONFIG: configPath, ...env },
-    clock,
-    sleeper: clock,
-    random: () => 0.5,
-    fetch: () => Promise.reject(new Error("no network in this test")),
-    sink: () => {},
-  };
+  return composeOptions({ BROKER_CONFIG: configPath, ...env });
 }
 
 describe("composeBroker", () => {

@@ -11,3 +11,12 @@ export async function rejectsWith(promise: Promise<unknown>, code: string): Prom
   assert.equal(error.code, code);
   return error;
 }
+
+/** Waits for a condition that an event outside this process (a reconnect, a timer) will make true. */
+export async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error("condition not reached in time");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

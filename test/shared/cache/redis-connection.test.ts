@@ -9,6 +9,7 @@ import { createRedisConnection, type RedisConnection, type RedisConnectionOption
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { systemClock, systemSleeper } from "../../../functions/system.js";
 import { startRedisServer, type RedisServer } from "../../../dev/redis-server.js";
+import { eventually } from "../../support/assertions.js";
 import { redisSkipReason } from "../../support/redis-skip.js";
 
 const skip = redisSkipReason();
@@ -25,20 +26,6 @@ function connect(url: string, extra: Partial<RedisConnectionOptions> = {}) {
     ...extra,
   });
   return { connection, logger };
-}
-
-/** Waits for a condition that an event outside this process (a reconnect) will make true. */
-async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error("condition not reached in time");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-function fakeJwt(claims: Record<string, unknown>): string {
-  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  return `${part({ alg: "RS256", typ: "JWT" })}.${part(claims)}.${randomBytes(16).toString("base64url")}`;
 }
 
 describe("RedisConnection", { skip }, () => {
@@ -156,55 +143,5 @@ describe("RedisConnection", { skip }, () => {
       await tlsServer.stop();
       rmSync(dir, { recursive: true, force: true });
     }
-  });
-
-  it("authenticates with Entra tokens (oid as user, token as password) and re-AUTHs live connections before expiry", async () => {
-    const { connection: admin } = open(server.url);
-    assert.equal(await admin.whenReady(), true);
-    const firstOid = `oid-${randomBytes(4).toString("hex")}`;
-    const secondOid = `oid-${randomBytes(4).toString("hex")}`;
-    const tokens = [
-      fakeJwt({ oid: firstOid, aud: "https://redis.azure.com" }),
-      fakeJwt({ oid: secondOid, aud: "https://redis.azure.com" }),
-    ];
-    for (const [oid, token] of [[firstOid, tokens[0]!], [secondOid, tokens[1]!]]) {
-      const created = await admin.run("acl", (c) => c.sendCommand(["ACL", "SETUSER", oid!, "on", `>${token}`, "~*", "&*", "+@all"]));
-      assert.equal(created.ok, true);
-    }
-    const scopes: string[] = [];
-    let calls = 0;
-    const credential = {
-      getToken: async (scope: string | string[]) => {
-        scopes.push(String(scope));
-        const token = tokens[Math.min(calls++, 1)]!;
-        // The first token expires soon, so the refresh loop must replace it within the test.
-        return { token, expiresOnTimestamp: Date.now() + (calls === 1 ? 800 : 3_600_000) };
-      },
-    };
-    const { connection, logger } = open(server.url, { entraAuth: { credential }, entraMinRefreshDelayMs: 50 });
-    assert.equal(await connection.whenReady(), true);
-    assert.deepEqual(scopes[0], "https://redis.azure.com/.default");
-    const whoami = async () => {
-      const r = await connection.run("whoami", (c) => c.sendCommand(["ACL", "WHOAMI"]));
-      return r.ok ? String(r.value) : undefined;
-    };
-    const clientId = async () => {
-      const r = await connection.run("client_id", (c) => c.sendCommand(["CLIENT", "ID"]));
-      return r.ok ? Number(r.value) : undefined;
-    };
-    assert.equal(await whoami(), firstOid);
-    const idBefore = await clientId();
-
-    await eventually(async () => (await whoami()) === secondOid, 3_000);
-    assert.equal(await clientId(), idBefore, "same connection: re-AUTH, not a reconnect");
-    // Both connections (commands and subscriber) were re-authenticated.
-    const list = await admin.run("client_list", (c) => c.sendCommand(["CLIENT", "LIST"]));
-    assert.ok(list.ok);
-    const users = String(list.value)
-      .split("\n")
-      .map((line) => /\buser=(\S+)/.exec(line)?.[1])
-      .filter((u) => u === firstOid || u === secondOid);
-    assert.deepEqual(users, [secondOid, secondOid]);
-    for (const line of logger.lines) for (const token of tokens) assert.ok(!line.includes(token), "no token in logs");
   });
 });

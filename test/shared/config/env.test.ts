@@ -15,6 +15,8 @@ test("bad settings are named, not thrown as TypeErrors", () => {
     /KEY_VAULT_URL: KEY_VAULT_URL must be an https URL[\s\S]*REDIS_URL: REDIS_URL must be a redis/,
   );
   assert.throws(() => parseEnv({}), /BROKER_CONFIG/);
+  // A bad setting and a missing configuration are named together.
+  assert.throws(() => parseEnv({ KEY_VAULT_URL: "http://vault" }), (e: Error) => /KEY_VAULT_URL/.test(e.message) && /BROKER_CONFIG/.test(e.message));
 });
 
 test("the emulator switch accepts true/false", () => {
