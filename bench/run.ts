@@ -1,10 +1,13 @@
+import { execFile } from "node:child_process";
 import { cpus, loadavg } from "node:os";
+import { promisify } from "node:util";
 import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startDemoEnvironment, type DemoEnvironment } from "../dev/demo/environment.js";
 import { spawnBrokerProcess, type BrokerProcess, type BrokerProcessOptions } from "../dev/host/broker-process.js";
 import { ensureDevTls, withDevCa } from "../dev/tls.js";
+import { formatAssertionLatency, type AssertionLatencyResult } from "./assertion-latency.js";
 import { burst } from "./cold-burst.js";
 import { pinThisProcess, planCpus, type CpuPlan } from "./cpu-pinning.js";
 import { coldCases, keepColdProvidersCold } from "./cold-cases.js";
@@ -75,6 +78,8 @@ const budgetMs =
     2 * (settings.profileSec + PROFILE_WARMUP_SEC) +
     (settings.fleetBrokers > 0 ? settings.rounds * 2 * runSec + 60 : 0) +
     settings.coldStartRounds * 15 +
+    // the private_key_jwt latency child (600 sequential fetches, bounded by its own timeout)
+    120 +
     90) *
   1000;
 const watchdog = setTimeout(() => {
@@ -312,6 +317,10 @@ async function main(s: BenchSettings): Promise<void> {
     if ("skipped" in fleet) progress(`fleet run skipped: ${fleet.skipped}`);
   }
 
+  // ---- private_key_jwt: what signing in the vault adds to a token fetch ------------------------------
+  progress("secretless: private_key_jwt token fetches signed with a PEM key, by the loopback vault, and by the vault with a delay");
+  const assertions = await runAssertionLatencyChild(withDevCa(process.env, tls));
+
   // ---- report -------------------------------------------------------------------------------------
   const brokerLabel = `GET /api/token/${s.warmProvider} (cache hit, ${s.warmCaller} JWT)`;
   const out: string[] = [
@@ -348,6 +357,7 @@ async function main(s: BenchSettings): Promise<void> {
     );
   }
   out.push("", `Fleet (${s.fleetBrokers} broker processes on one local redis-server, the sandbox partners):`, formatFleet(fleet));
+  out.push("", "Secretless partners (in-process token fetches against a loopback token endpoint):", formatAssertionLatency(assertions));
   out.push("", `Broker logs: ${join(".local", "bench")}/*.log and ${join(".local", "bench", "fleet")}/*.log`, "");
   process.stdout.write(out.join("\n") + "\n");
   const json = {
@@ -368,9 +378,15 @@ async function main(s: BenchSettings): Promise<void> {
     cold_start: coldStart,
     profiles,
     fleet: fleetJson(fleet),
+    assertion_latency: assertions,
     elapsed_sec: Math.round((Date.now() - started) / 100) / 10,
   };
   process.stdout.write(JSON.stringify(json) + "\n");
+}
+
+async function runAssertionLatencyChild(env: NodeJS.ProcessEnv): Promise<AssertionLatencyResult> {
+  const { stdout } = await promisify(execFile)(process.execPath, [join(HERE, "assertion-latency-main.js")], { env, timeout: 120_000 });
+  return JSON.parse(stdout.trim().split("\n").at(-1)!) as AssertionLatencyResult;
 }
 
 function hitJson(c: HitComparison) {
