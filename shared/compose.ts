@@ -20,6 +20,7 @@ import { InProcessLock } from "./rotation/in-process-lock.js";
 import { journalSecretName } from "./rotation/journal.js";
 import type { Lock } from "./rotation/lock.js";
 import { RotationService } from "./rotation/rotation-service.js";
+import type { Telemetry } from "./telemetry/telemetry.js";
 
 export interface ComposeOptions {
   /** App settings (process.env in Azure and locally). */
@@ -35,6 +36,8 @@ export interface ComposeOptions {
   credentialFactory?: CredentialFactory;
   /** Rotation lock; in-process unless the fleet provides a distributed one. */
   lock?: Lock;
+  /** Replaces the telemetry chosen from APPLICATIONINSIGHTS_CONNECTION_STRING (tests). */
+  telemetry?: Telemetry;
 }
 
 export interface Broker {
@@ -61,6 +64,9 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
   const config = parseConfig(readFileSync(env.BROKER_CONFIG, "utf8"), env.BROKER_CONFIG);
   const { clock, sleeper, random, fetch } = options;
   const logger = new JsonLineLogger(options.sink, clock, env.LOG_LEVEL);
+  // First, so that the clients created below are traced. Absent unless configured: no SDK loaded.
+  const exporting = options.telemetry ? undefined : await startTelemetry(env);
+  const telemetry = options.telemetry ?? exporting?.telemetry;
 
   const store = options.secretStore ?? (await chooseSecretStore(env, config, { clock, sleeper, random, logger }));
   const secrets = new CachingSecretStore(store, {
@@ -68,6 +74,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     logger,
     ttlMs: config.secrets.cacheTtlSec * 1000,
     maxStaleMs: config.secrets.maxStaleSec * 1000,
+    telemetry,
   });
   const providers = buildSources(config, {
     secrets,
@@ -76,8 +83,10 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     sleeper,
     random,
     logger,
+    telemetry,
     credentialFactory: options.credentialFactory,
   });
+  if (telemetry) observeUpstreams(telemetry, providers);
   // Imported only when configured: the Redis client alone costs ~180 ms and ~9 MB of heap at
   // start-up, which every cold start of a single-instance app would pay for nothing.
   const fleetCache = env.REDIS_URL
@@ -99,15 +108,17 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     shared: fleetCache?.store,
     fleet: fleetCache?.fleet,
     invalidations: fleetCache?.invalidations,
+    telemetry,
   });
   const tokens = new TokenService({
     config,
-    verifier: new CallerVerifier(config.issuers, { clock, fetch, logger, cacheSize: config.verifiedCallerCacheSize }),
+    verifier: new CallerVerifier(config.issuers, { clock, fetch, logger, telemetry, cacheSize: config.verifiedCallerCacheSize }),
     policy: new CallerPolicy(config.callers),
     cache,
     sources: new Map([...providers].map(([name, p]) => [name, p.source])),
     clock,
     logger,
+    telemetry,
   });
   assertRotationLockIsSafe(env, config, Boolean(fleetCache || options.lock));
   const rotation = new RotationService({
@@ -119,6 +130,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     sleeper,
     random,
     logger,
+    telemetry,
     lock: options.lock ?? fleetCache?.lock ?? new InProcessLock(clock),
     onPromoted: async (provider) => {
       const promoted = config.providers[provider];
@@ -139,9 +151,11 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     providers: Object.keys(config.providers),
     secret_store: env.KEY_VAULT_URL ? "key-vault" : "local-file",
     shared_cache: fleetCache ? "redis" : "none",
+    telemetry: exporting ? "azure-monitor" : options.telemetry ? "injected" : "none",
   });
   const close = async () => {
     await fleetCache?.close();
+    await exporting?.shutdown();
   };
   return { config, env, logger, secrets, providers, cache, tokens, rotation, admin, close };
 }
@@ -172,6 +186,36 @@ let sharedAzureCredential: DefaultAzureCredential | undefined;
 function azureCredential(): DefaultAzureCredential {
   sharedAzureCredential ??= new DefaultAzureCredential();
   return sharedAzureCredential;
+}
+
+/**
+ * OpenTelemetry to Application Insights when a connection string is set, authenticated with the
+ * managed identity. The SDK and exporters are one dynamic import: an app without the setting
+ * loads none of it.
+ */
+async function startTelemetry(env: BrokerEnv) {
+  if (!env.APPLICATIONINSIGHTS_CONNECTION_STRING) return undefined;
+  const { startAzureMonitor } = await import("./telemetry/azure-monitor.js");
+  return startAzureMonitor({
+    connectionString: env.APPLICATIONINSIGHTS_CONNECTION_STRING,
+    credential: azureCredential(),
+    serviceName: env.WEBSITE_SITE_NAME ?? "token-broker",
+    serviceInstanceId: env.WEBSITE_INSTANCE_ID,
+    ingestionOnly: env.TELEMETRY_INGESTION_ONLY,
+    metricIntervalMs: env.TELEMETRY_METRIC_INTERVAL_SEC === undefined ? undefined : env.TELEMETRY_METRIC_INTERVAL_SEC * 1000,
+  });
+}
+
+/** Circuit state and the partner's Retry-After per provider, read at each metric export. */
+function observeUpstreams(telemetry: Telemetry, providers: ReadonlyMap<string, ProviderRuntime>): void {
+  const callers = [...providers.values()].flatMap((p) => (p.caller ? [p.caller] : []));
+  const STATE = { closed: 0, "half-open": 1, open: 2 } as const;
+  telemetry.observe("circuitState", (emit) => {
+    for (const caller of callers) emit(STATE[caller.breaker.state], { provider: caller.provider });
+  });
+  telemetry.observe("throttledFor", (emit) => {
+    for (const caller of callers) emit(caller.throttledForMs() / 1000, { provider: caller.provider });
+  });
 }
 
 async function chooseSecretStore(

@@ -7,6 +7,8 @@ import type { TokenSource } from "../providers/credential.js";
 import type { CallerVerifier, VerifiedCaller } from "../callers/caller-verifier.js";
 import type { CallerPolicy } from "../callers/caller-policy.js";
 import type { CacheResult, TokenCache } from "../tokens/token-cache.js";
+import { SPANS } from "../telemetry/instruments.js";
+import { noTelemetry, type ActiveSpan, type SpanOptions, type Telemetry } from "../telemetry/telemetry.js";
 import { issuedAuditFields } from "./issued-audit.js";
 import { serializeTokenBody } from "./token-body.js";
 
@@ -24,7 +26,11 @@ export interface TokenServiceDeps {
   sources: ReadonlyMap<string, TokenSource>;
   clock: Clock;
   logger: Logger;
+  /** One span per request and the request metrics; none by default. */
+  telemetry?: Telemetry;
 }
+
+const REQUEST_SPAN: SpanOptions = { kind: "server" };
 
 /**
  * The caller's path to a partner credential: authenticate (401), validate parameters (400),
@@ -32,7 +38,14 @@ export interface TokenServiceDeps {
  * leaves one audit line with the caller, the provider and a fingerprint — never the credential.
  */
 export class TokenService {
-  constructor(private readonly deps: TokenServiceDeps) {}
+  private readonly telemetry: Telemetry;
+  /** False with the no-op port: the hit path then builds no attribute objects. */
+  private readonly observed: boolean;
+
+  constructor(private readonly deps: TokenServiceDeps) {
+    this.telemetry = deps.telemetry ?? noTelemetry;
+    this.observed = this.telemetry !== noTelemetry;
+  }
 
   /**
    * Returns the serialized response body (see token-body.ts). On the hot path (a caller token
@@ -41,6 +54,10 @@ export class TokenService {
    * method never throws.
    */
   issue(request: TokenRequest): string | Promise<string> {
+    return this.telemetry.span(SPANS.tokenRequest, REQUEST_SPAN, (span) => this.issueIn(request, span));
+  }
+
+  private issueIn(request: TokenRequest, span: ActiveSpan): string | Promise<string> {
     let caller: string | undefined;
     try {
       const verified = this.deps.verifier.cached(request.authorization);
@@ -48,16 +65,16 @@ export class TokenService {
         caller = this.callerName(verified);
         const checked = this.check(verified, request);
         const hit = this.deps.cache.peek(checked.source, checked.minTtlSec);
-        if (hit !== undefined) return this.issued(caller, request.provider, hit);
+        if (hit !== undefined) return this.issued(caller, request.provider, hit, span);
       }
     } catch (error) {
-      return Promise.reject(this.denied(error, caller, request.provider));
+      return Promise.reject(this.denied(error, caller, request.provider, span));
     }
     // A caller token to verify, or a credential to fetch (or wait for).
-    return this.issueAsync(request);
+    return this.issueAsync(request, span);
   }
 
-  private async issueAsync(request: TokenRequest): Promise<string> {
+  private async issueAsync(request: TokenRequest, span: ActiveSpan): Promise<string> {
     let caller: string | undefined;
     try {
       const verified = await this.deps.verifier.verify(request.authorization);
@@ -65,9 +82,9 @@ export class TokenService {
       const checked = this.check(verified, request);
       const policy = this.deps.config.providers[request.provider]!.cache;
       const result = await this.deps.cache.get(checked.source, policy, { minTtlSec: checked.minTtlSec });
-      return this.issued(caller, request.provider, result);
+      return this.issued(caller, request.provider, result, span);
     } catch (error) {
-      throw this.denied(error, caller, request.provider);
+      throw this.denied(error, caller, request.provider, span);
     }
   }
 
@@ -83,13 +100,30 @@ export class TokenService {
     return { minTtlSec, source };
   }
 
-  private issued(caller: string, provider: string, result: CacheResult): string {
+  private issued(caller: string, provider: string, result: CacheResult, span: ActiveSpan): string {
     this.deps.logger.log("info", "token_issued", issuedAuditFields(caller, provider, result.outcome, result.credential));
-    return serializeTokenBody(provider, result.credential, this.deps.clock.now());
+    const now = this.deps.clock.now();
+    if (this.observed) this.observeIssued(caller, provider, result, now, span);
+    return serializeTokenBody(provider, result.credential, now);
   }
 
-  private denied(error: unknown, caller: string | undefined, provider: string): BrokerError {
+  private observeIssued(caller: string, provider: string, result: CacheResult, now: number, span: ActiveSpan): void {
+    const { outcome, credential } = result;
+    span.set({ caller, provider, outcome, "http.response.status_code": 200 });
+    this.telemetry.add("tokenRequests", 1, { provider, outcome, "http.response.status_code": 200 });
+    this.telemetry.record("credentialRemainingLifetime", Math.max(0, (credential.expiresAt - now) / 1000), { provider });
+    this.telemetry.record("credentialAge", Math.max(0, (now - credential.issuedAt) / 1000), { provider });
+  }
+
+  private denied(error: unknown, caller: string | undefined, provider: string, span: ActiveSpan): BrokerError {
     const e = toBrokerError(error);
+    if (this.observed) {
+      // A name from the URL that is not configured must not become a metric series of its own.
+      const label = Object.hasOwn(this.deps.config.providers, provider) ? provider : "(unknown)";
+      const fields = { provider: label, outcome: "denied", code: e.code, "http.response.status_code": e.status };
+      span.set({ caller, ...fields });
+      this.telemetry.add("tokenRequests", 1, fields);
+    }
     this.deps.logger.log(e.status >= 500 ? "warn" : "info", "token_denied", {
       caller,
       provider: safeProviderLabel(provider),

@@ -7,6 +7,7 @@ import { BrokerError } from "../errors/broker-error.js";
 import type { FetchLike } from "../http/fetch-like.js";
 import { fingerprint } from "../log/fingerprint.js";
 import { errorFields, type Logger } from "../log/logger.js";
+import type { Telemetry } from "../telemetry/telemetry.js";
 
 /** Who called, as proven by a verified token. Shared between requests: never mutate it. */
 export interface VerifiedCaller {
@@ -28,7 +29,12 @@ export interface CallerVerifierDeps {
   jwksCacheMaxAgeMs?: number;
   /** Timeout of one JWKS fetch (default 5 s). */
   jwksTimeoutMs?: number;
+  telemetry?: Telemetry;
 }
+
+const CACHED = { outcome: "cached" } as const;
+const VERIFIED = { outcome: "verified" } as const;
+const REJECTED = { outcome: "rejected" } as const;
 
 /** Only asymmetric algorithms: an HMAC "key" taken from a JWKS is public, so HS* would be forgeable. */
 const ASYMMETRIC: ReadonlySet<string> = new Set(JWS_ALGORITHMS);
@@ -105,7 +111,7 @@ export class CallerVerifier {
         });
       }
       const remote = createRemoteJWKSet(new URL(config.jwksUri), {
-        [customFetch]: (url, init) => fetchJwks(url, init),
+        [customFetch]: (url, init) => countedJwksFetch(fetchJwks(url, init), deps.telemetry),
         timeoutDuration: deps.jwksTimeoutMs ?? 5000,
         cacheMaxAge: deps.jwksCacheMaxAgeMs ?? 600_000,
       });
@@ -141,6 +147,7 @@ export class CallerVerifier {
     const cached = this.cached(authorization);
     if (cached !== undefined) return cached;
     const caller = await this.verifyUncached(authorization.slice(7).trim());
+    this.deps.telemetry?.add("callerVerifications", 1, VERIFIED);
     this.remember(authorization, caller);
     return caller;
   }
@@ -157,7 +164,10 @@ export class CallerVerifier {
     // the same token under another spelling of the scheme ("bearer ") is the rare, slower case.
     if (hit === undefined) return undefined;
     if (hit.authorization !== authorization && !sameTokenOtherScheme(hit.authorization, authorization)) return undefined;
-    if (this.deps.clock.now() < hit.caller.expiresAt) return hit.caller;
+    if (this.deps.clock.now() < hit.caller.expiresAt) {
+      this.deps.telemetry?.add("callerVerifications", 1, CACHED);
+      return hit.caller;
+    }
     // Past exp: drop it; verify() answers exactly what an uncached verify gives.
     this.cache.delete(key);
     return undefined;
@@ -216,6 +226,7 @@ export class CallerVerifier {
 
   /** Logs a fingerprint (never the token) and builds the 401 the caller sees. */
   private reject(token: string, issuer: string | undefined, reason: string, cause?: unknown): BrokerError {
+    this.deps.telemetry?.add("callerVerifications", 1, REJECTED);
     this.deps.logger.log("info", "caller_rejected", {
       issuer,
       reason,
@@ -265,4 +276,19 @@ function reasonFor(error: unknown): string {
     return "malformed token";
   }
   return "token not accepted";
+}
+
+/** JWKS fetches by outcome: a non-2xx answer counts as a failure (jose then rejects it too). */
+function countedJwksFetch(response: Promise<Response>, telemetry: Telemetry | undefined): Promise<Response> {
+  if (telemetry === undefined) return response;
+  return response.then(
+    (r) => {
+      telemetry.add("jwksFetches", 1, { outcome: r.ok ? "success" : "failure" });
+      return r;
+    },
+    (error: unknown) => {
+      telemetry.add("jwksFetches", 1, { outcome: "failure" });
+      throw error;
+    },
+  );
 }

@@ -4,6 +4,8 @@ import { errorFields } from "../log/logger.js";
 import { CircuitBreaker } from "./circuit-breaker.js";
 import { UpstreamFailure } from "./upstream-failure.js";
 import type { Platform } from "../platform.js";
+import { SPANS } from "../telemetry/instruments.js";
+import { errorType, noTelemetry, type Telemetry } from "../telemetry/telemetry.js";
 
 export type UpstreamCallerDeps = Platform;
 
@@ -17,6 +19,7 @@ export class UpstreamCaller {
   readonly breaker: CircuitBreaker;
   /** Epoch ms before which the partner asked not to be called again (its last Retry-After). */
   private notBefore = 0;
+  private readonly telemetry: Telemetry;
 
   constructor(
     readonly provider: string,
@@ -24,16 +27,42 @@ export class UpstreamCaller {
     private readonly deps: UpstreamCallerDeps,
   ) {
     this.breaker = new CircuitBreaker(deps.clock, policy.breakerFailures, policy.breakerOpenSec * 1000);
+    this.telemetry = deps.telemetry ?? noTelemetry;
   }
 
-  async run<T>(attempt: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T> {
+  /** Milliseconds until the partner's last Retry-After ends; 0 when it may be called. */
+  throttledForMs(): number {
+    return Math.max(0, this.notBefore - this.deps.clock.now());
+  }
+
+  /** One span per logical call (attempts are its children) and its duration by outcome. */
+  run<T>(attempt: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T> {
+    const provider = this.provider;
+    return this.telemetry.span(SPANS.partnerFetch, { attributes: { provider } }, async (span) => {
+      const started = this.deps.clock.now();
+      let outcome = "success";
+      try {
+        return await this.runAttempts(attempt, outer);
+      } catch (error) {
+        outcome = errorType(error);
+        throw error;
+      } finally {
+        span.set({ outcome });
+        this.telemetry.record("partnerFetchDuration", (this.deps.clock.now() - started) / 1000, { provider, outcome });
+      }
+    });
+  }
+
+  private async runAttempts<T>(attempt: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T> {
     const waitMs = this.notBefore - this.deps.clock.now();
     if (waitMs > 0) {
+      this.telemetry.add("partnerFetchFailures", 1, { provider: this.provider, kind: "throttled" });
       throw new BrokerError("upstream_unavailable", `Partner for "${this.provider}" asked to wait before the next request.`, {
         retryAfterSec: Math.ceil(waitMs / 1000),
       });
     }
     if (!this.breaker.tryAcquire()) {
+      this.telemetry.add("partnerFetchFailures", 1, { provider: this.provider, kind: "circuit_open" });
       throw new BrokerError("upstream_unavailable", `Partner for "${this.provider}" is failing; circuit open.`, {
         retryAfterSec: Math.max(1, Math.ceil(this.breaker.blockedForMs() / 1000)),
       });
@@ -42,11 +71,12 @@ export class UpstreamCaller {
     try {
       for (let n = 1; n <= this.policy.maxAttempts; n++) {
         try {
-          const value = await this.once(attempt, outer);
+          const value = await this.attemptSpan(n, last, () => this.once(attempt, outer));
           this.breaker.onSuccess();
           return value;
         } catch (error) {
           last = asFailure(error);
+          this.telemetry.add("partnerFetchFailures", 1, { provider: this.provider, kind: last.kind });
           this.deps.logger.log("warn", "upstream_attempt_failed", {
             provider: this.provider,
             attempt: n,
@@ -75,6 +105,12 @@ export class UpstreamCaller {
     const retryAfterSec = last?.kind === "transient" ? last.options.retryAfterSec : undefined;
     if (retryAfterSec !== undefined && retryAfterSec > 0) this.notBefore = this.deps.clock.now() + retryAfterSec * 1000;
     throw toBrokerError(this.provider, last);
+  }
+
+  /** The HTTP client span (undici, Azure SDK) nests under it: attempt number and why the previous one failed. */
+  private attemptSpan<T>(n: number, previous: UpstreamFailure | undefined, fn: () => Promise<T>): Promise<T> {
+    const attributes = { provider: this.provider, attempt: n, "retry.reason": previous ? `${previous.kind}: ${previous.summary}` : undefined };
+    return this.telemetry.span(SPANS.partnerAttempt, { attributes }, fn);
   }
 
   private async once<T>(attempt: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T> {
