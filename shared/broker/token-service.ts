@@ -59,8 +59,9 @@ export class TokenService {
 
   private issueIn(request: TokenRequest, span: ActiveSpan): string | Promise<string> {
     let caller: string | undefined;
+    let verified: VerifiedCaller | undefined;
     try {
-      const verified = this.deps.verifier.cached(request.authorization);
+      verified = this.deps.verifier.cached(request.authorization);
       if (verified !== undefined) {
         caller = this.callerName(verified);
         const checked = this.check(verified, request);
@@ -71,13 +72,14 @@ export class TokenService {
       return Promise.reject(this.denied(error, caller, request.provider, span));
     }
     // A caller token to verify, or a credential to fetch (or wait for).
-    return this.issueAsync(request, span);
+    return this.issueAsync(request, span, verified);
   }
 
-  private async issueAsync(request: TokenRequest, span: ActiveSpan): Promise<string> {
+  /** `known`: the caller the hot path already found verified (not looked up, nor counted, twice). */
+  private async issueAsync(request: TokenRequest, span: ActiveSpan, known: VerifiedCaller | undefined): Promise<string> {
     let caller: string | undefined;
     try {
-      const verified = await this.deps.verifier.verify(request.authorization);
+      const verified = known ?? (await this.deps.verifier.verify(request.authorization));
       caller = this.callerName(verified);
       const checked = this.check(verified, request);
       const policy = this.deps.config.providers[request.provider]!.cache;
