@@ -186,3 +186,17 @@ output functionAppName string = app.name
 output functionAppUrl string = 'https://${app.properties.defaultHostName}'
 output keyVaultUrl string = vault.properties.vaultUri
 output redisHost string = enableRedis ? redis.properties.hostName : ''
+
+@description('Resource id of the action group the monitoring alerts notify (empty: alerts fire without notifying).')
+param alertActionGroupId string = ''
+
+// Alerts and the operations workbook over the broker's OpenTelemetry metrics (see README "Observability").
+module monitoring 'monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    location: location
+    namePrefix: namePrefix
+    applicationInsightsId: insights.id
+    actionGroupId: alertActionGroupId
+  }
+}
