@@ -41,7 +41,7 @@ interface Sample {
 const samples = new Map<string, Sample[]>(variants.map((v) => [v.name, []]));
 for (let round = 0; round < rounds; round++) {
   for (const v of variants) {
-    const out = execFileSync(process.execPath, ["--no-warnings", loader, v.dir], {
+    const out = execFileSync(process.execPath, ["--no-warnings", "--expose-gc", loader, v.dir], {
       cwd: v.dir,
       env: { ...process.env, ...v.env },
       encoding: "utf8",

@@ -65,7 +65,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
   const { clock, sleeper, random, fetch } = options;
   const logger = new JsonLineLogger(options.sink, clock, env.LOG_LEVEL);
   // First, so that the clients created below are traced. Absent unless configured: no SDK loaded.
-  const exporting = options.telemetry ? undefined : await startTelemetry(env);
+  const exporting = options.telemetry ? undefined : await startTelemetry(env, options.env);
   const telemetry = options.telemetry ?? exporting?.telemetry;
 
   const store = options.secretStore ?? (await chooseSecretStore(env, config, { clock, sleeper, random, logger }));
@@ -193,7 +193,7 @@ function azureCredential(): DefaultAzureCredential {
  * managed identity. The SDK and exporters are one dynamic import: an app without the setting
  * loads none of it.
  */
-async function startTelemetry(env: BrokerEnv) {
+async function startTelemetry(env: BrokerEnv, processEnv: Record<string, string | undefined>) {
   if (!env.APPLICATIONINSIGHTS_CONNECTION_STRING) return undefined;
   const { startAzureMonitor } = await import("./telemetry/azure-monitor.js");
   return startAzureMonitor({
@@ -203,6 +203,7 @@ async function startTelemetry(env: BrokerEnv) {
     serviceInstanceId: env.WEBSITE_INSTANCE_ID,
     ingestionOnly: env.TELEMETRY_INGESTION_ONLY,
     metricIntervalMs: env.TELEMETRY_METRIC_INTERVAL_SEC === undefined ? undefined : env.TELEMETRY_METRIC_INTERVAL_SEC * 1000,
+    env: processEnv,
   });
 }
 

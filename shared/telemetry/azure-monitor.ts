@@ -36,6 +36,11 @@ export interface AzureMonitorOptions {
   ingestionOnly: boolean;
   /** Metric export interval (default 60 s). */
   metricIntervalMs?: number;
+  /**
+   * The process environment: the exporter reads its statistics switches only from there, so
+   * `ingestionOnly` sets them on it (the composition root passes process.env).
+   */
+  env: Record<string, string | undefined>;
 }
 
 export interface AzureMonitorTelemetry {
@@ -53,10 +58,10 @@ export interface AzureMonitorTelemetry {
  */
 export async function startAzureMonitor(options: AzureMonitorOptions): Promise<AzureMonitorTelemetry> {
   if (options.ingestionOnly) {
-    // Read by the exporter's constructors: set before they run.
-    process.env.APPLICATIONINSIGHTS_STATSBEAT_DISABLED = "true";
-    process.env.APPLICATION_INSIGHTS_NO_STATSBEAT = "true";
-    process.env.APPLICATIONINSIGHTS_SDKSTATS_DISABLED = "true";
+    // Read by the exporter's constructors and senders: set before they run.
+    options.env.APPLICATIONINSIGHTS_STATSBEAT_DISABLED = "true";
+    options.env.APPLICATION_INSIGHTS_NO_STATSBEAT = "true";
+    options.env.APPLICATIONINSIGHTS_SDKSTATS_DISABLED = "true";
   }
   const exporterOptions: AzureMonitorExporterOptions = {
     connectionString: options.connectionString,
@@ -127,6 +132,6 @@ async function stopSettingsPoll(): Promise<void> {
     };
     ConfigurationManager.getInstance().shutdown();
   } catch {
-    process.emitWarning("Azure Monitor exporter: could not stop its settings poll (internal module moved)");
+    process.emitWarning("Azure Monitor exporter: could not stop its settings poll (its internal module moved)");
   }
 }

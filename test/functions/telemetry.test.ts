@@ -80,6 +80,16 @@ const metricNames = (envelopes: Envelope[]) =>
   ofType(envelopes, "MetricData").flatMap((e) => (e.data.baseData.metrics as { name: string }[]).map((m) => m.name));
 
 describe("telemetry to Application Insights (real exporter, loopback ingestion)", () => {
+  test("the network guard refuses and records a connection beyond loopback", async () => {
+    await assert.rejects(fetch("https://settings.example.invalid/"));
+    await assert.rejects(fetch("https://192.0.2.10/"));
+    assert.deepEqual(
+      networkAttempts.map((a) => a.target),
+      ["settings.example.invalid:443", "192.0.2.10:443"],
+    );
+    networkAttempts.length = 0; // the last test requires none from here on
+  });
+
   test("token requests arrive as requests, partner and Key Vault calls as dependencies, and the metrics", async () => {
     assert.equal((await token("ayyeka", "orders-service")).status, 200);
     assert.equal((await token("flowe", "orders-service")).status, 200);
