@@ -12,7 +12,7 @@ import { PartnerRotation } from "./partner-rotation.js";
 import type { RotationResult, RotationStatus } from "./rotation-types.js";
 import type { PartnerPlatform } from "../platform.js";
 import { SPANS } from "../telemetry/instruments.js";
-import { errorType, type ActiveSpan, type Telemetry } from "../telemetry/telemetry.js";
+import type { ActiveSpan, Telemetry } from "../telemetry/telemetry.js";
 
 export interface RotationServiceDeps extends PartnerPlatform {
   config: { providers: Record<string, ProviderConfig> };
@@ -87,20 +87,13 @@ export class RotationService {
   async rotate(provider: string, options: RotateOptions): Promise<RotationResult> {
     if (options.dryRun || !this.deps.telemetry) return this.rotateNow(provider, options);
     const telemetry = this.deps.telemetry;
-    return telemetry.span(SPANS.rotationRun, { attributes: { provider, step: "operator" } }, async (span) => {
-      try {
-        const result = await this.rotateNow(provider, options);
-        this.ran(telemetry, span, result);
-        return result;
-      } catch (error) {
-        telemetry.add("rotationRuns", 1, { provider, outcome: "failed", code: errorType(error) });
-        await this.readStatus(provider);
-        throw error;
-      }
-    });
+    // Counted once a run has a result, failed ones included; a refused lock or request is no run.
+    return telemetry.span(SPANS.rotationRun, { attributes: { provider, step: "operator" } }, (span) =>
+      this.rotateNow(provider, options, (result) => this.ran(telemetry, span, result)),
+    );
   }
 
-  private async rotateNow(provider: string, options: RotateOptions): Promise<RotationResult> {
+  private async rotateNow(provider: string, options: RotateOptions, observe?: (result: RotationResult) => Promise<void>): Promise<RotationResult> {
     const engine = this.engine(provider);
     const mode = engine instanceof PartnerRotation ? "partner-api" : "operator";
     if (options.dryRun) {
@@ -115,6 +108,7 @@ export class RotationService {
     } finally {
       await lease.release();
     }
+    await observe?.(result);
     if (FAILED_OUTCOMES.has(result.outcome)) {
       const code = (result.error?.code ?? "conflict") as ErrorCode;
       const detail =
@@ -133,7 +127,7 @@ export class RotationService {
     if (!telemetry) return this.maintainNow(provider);
     return telemetry.span(SPANS.rotationRun, { attributes: { provider, step: "maintain" } }, async (span) => {
       const result = await this.maintainNow(provider);
-      this.ran(telemetry, span, result);
+      await this.ran(telemetry, span, result);
       return result;
     });
   }

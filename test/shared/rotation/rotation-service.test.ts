@@ -211,4 +211,29 @@ describe("RotationService telemetry", () => {
     assert.deepEqual(await t.points("token_broker.rotation.key_age"), [{ attributes: { provider: PROVIDER }, value: 7200 }]);
     assert.deepEqual(await t.points("token_broker.rotation.overdue"), [{ attributes: { provider: PROVIDER }, value: 0 }]);
   });
+
+  test("an operator run that ends skipped is counted with its outcome; a refused lock is no run", async () => {
+    const world = dueWorld();
+    const t = inMemoryTelemetry();
+    const lock = new InProcessLock(world.clock);
+    const service = world.service({ telemetry: t.telemetry, lock });
+    await service.rotate(PROVIDER, { manual: true });
+    // The previous key is still in its grace period: the run ends "skipped" (a 409 to the operator).
+    await assert.rejects(service.rotate(PROVIDER, { manual: true }), (e: { code?: string }) => e.code === "conflict");
+    const lease = await lock.tryAcquire(`rotation:${PROVIDER}`, 60_000);
+    await assert.rejects(service.rotate(PROVIDER, { manual: true }), (e: { code?: string }) => e.code === "conflict");
+    await lease?.release();
+    assert.deepEqual(
+      (await t.points("token_broker.rotation.runs")).map((p) => [p.attributes.outcome, p.value]),
+      [
+        ["rotated", 1],
+        ["skipped", 1],
+      ],
+    );
+    const runs = t.spans().filter((s) => s.name === "token_broker.rotation.run");
+    assert.deepEqual(
+      runs.map((s) => s.attributes["error.type"]),
+      [undefined, "conflict", "conflict"],
+    );
+  });
 });
