@@ -89,11 +89,14 @@ export class CallerVerifier {
    * `endsWith` walked ~700 characters one by one), so a collision is merely a miss.
    */
   private readonly cache = new Map<string, { authorization: string; caller: VerifiedCaller }>();
+  /** An own field (possibly undefined): the hit path reads it without a lookup on deps. */
+  private readonly telemetry: Telemetry | undefined;
 
   constructor(
     issuers: Record<string, IssuerConfig>,
     private readonly deps: CallerVerifierDeps,
   ) {
+    this.telemetry = deps.telemetry;
     const fetchJwks = deps.fetch;
     for (const [key, config] of Object.entries(issuers)) {
       const clash = this.byIss.get(config.issuer);
@@ -147,7 +150,7 @@ export class CallerVerifier {
     const cached = this.cached(authorization);
     if (cached !== undefined) return cached;
     const caller = await this.verifyUncached(authorization.slice(7).trim());
-    this.deps.telemetry?.add("callerVerifications", 1, VERIFIED);
+    this.telemetry?.add("callerVerifications", 1, VERIFIED);
     this.remember(authorization, caller);
     return caller;
   }
@@ -165,7 +168,7 @@ export class CallerVerifier {
     if (hit === undefined) return undefined;
     if (hit.authorization !== authorization && !sameTokenOtherScheme(hit.authorization, authorization)) return undefined;
     if (this.deps.clock.now() < hit.caller.expiresAt) {
-      this.deps.telemetry?.add("callerVerifications", 1, CACHED);
+      this.telemetry?.add("callerVerifications", 1, CACHED);
       return hit.caller;
     }
     // Past exp: drop it; verify() answers exactly what an uncached verify gives.
@@ -226,7 +229,7 @@ export class CallerVerifier {
 
   /** Logs a fingerprint (never the token) and builds the 401 the caller sees. */
   private reject(token: string, issuer: string | undefined, reason: string, cause?: unknown): BrokerError {
-    this.deps.telemetry?.add("callerVerifications", 1, REJECTED);
+    this.telemetry?.add("callerVerifications", 1, REJECTED);
     this.deps.logger.log("info", "caller_rejected", {
       issuer,
       reason,

@@ -34,7 +34,7 @@ export interface Telemetry {
   observe(gauge: GaugeKey, read: (emit: (value: number, attributes?: Attributes) => void) => void): void;
 }
 
-const noSpan: ActiveSpan = { set() {}, fail() {} };
+export const noSpan: ActiveSpan = { set() {}, fail() {} };
 
 export const noTelemetry: Telemetry = {
   span: (_name, _options, fn) => fn(noSpan),
