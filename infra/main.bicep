@@ -97,3 +97,19 @@ output APPLICATIONINSIGHTS_NAME string = resources.outputs.applicationInsightsNa
 output APPLICATIONINSIGHTS_ID string = resources.outputs.applicationInsightsId
 output LOG_ANALYTICS_WORKSPACE_ID string = resources.outputs.logAnalyticsWorkspaceId
 output AZURE_FUNCTION_APP_ID string = resources.outputs.functionAppId
+
+@description('Resource id of the action group the monitoring alerts notify (empty: alerts fire without notifying).')
+param alertActionGroupId string = ''
+
+// Alerts and the operations workbook over the broker's OpenTelemetry metrics (see README "Observability").
+module monitoring 'monitoring.bicep' = {
+  name: 'token-broker-monitoring'
+  scope: rg
+  params: {
+    location: location
+    namePrefix: 'alert-${resourceToken}'
+    tags: tags
+    applicationInsightsId: resources.outputs.applicationInsightsId
+    actionGroupId: alertActionGroupId
+  }
+}

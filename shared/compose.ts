@@ -27,6 +27,7 @@ import { journalSecretName } from "./rotation/journal.js";
 import type { Lock } from "./rotation/lock.js";
 import { RotationService } from "./rotation/rotation-service.js";
 import { SigningKeys } from "./signing/signing-keys.js";
+import type { Telemetry } from "./telemetry/telemetry.js";
 
 export interface ComposeOptions {
   /** App settings (process.env in Azure and locally). */
@@ -46,6 +47,8 @@ export interface ComposeOptions {
   lock?: Lock;
   /** The app's version, shown per instance in the fleet status. */
   version?: string;
+  /** Replaces the telemetry chosen from APPLICATIONINSIGHTS_CONNECTION_STRING (tests). */
+  telemetry?: Telemetry;
 }
 
 export interface Broker {
@@ -77,6 +80,9 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
   const config = parseConfig(text, source);
   const { clock, sleeper, random, fetch } = options;
   const logger = new JsonLineLogger(options.sink, clock, env.LOG_LEVEL);
+  // First, so that the clients created below are traced. Absent unless configured: no SDK loaded.
+  const exporting = options.telemetry ? undefined : await startTelemetry(env, options.env);
+  const telemetry = options.telemetry ?? exporting?.telemetry;
 
   const store = options.secretStore ?? (await chooseSecretStore(env, config, { clock, sleeper, random, logger }));
   const secrets = new CachingSecretStore(store, {
@@ -84,6 +90,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     logger,
     ttlMs: config.secrets.cacheTtlSec * 1000,
     maxStaleMs: config.secrets.maxStaleSec * 1000,
+    telemetry,
   });
   const signingKeys = new SigningKeys({
     config,
@@ -106,8 +113,10 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     sleeper,
     random,
     logger,
+    telemetry,
     credentialFactory: options.credentialFactory,
   });
+  if (telemetry) observeUpstreams(telemetry, providers);
   // Imported only when configured: the Redis client alone costs ~180 ms and ~9 MB of heap at
   // start-up, which every cold start of a single-instance app would pay for nothing.
   const fleetCache = env.REDIS_URL
@@ -129,17 +138,19 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     shared: fleetCache?.store,
     fleet: fleetCache?.fleet,
     invalidations: fleetCache?.invalidations,
+    telemetry,
   });
   const audit = new IssuedAuditTrail({ logger, clock, sleeper, config: config.audit });
   const tokens = new TokenService({
     config,
-    verifier: new CallerVerifier(config.issuers, { clock, sleeper, fetch, logger, cacheSize: config.verifiedCallerCacheSize }),
+    verifier: new CallerVerifier(config.issuers, { clock, sleeper, fetch, logger, telemetry, cacheSize: config.verifiedCallerCacheSize }),
     policy: new CallerPolicy(config.callers),
     cache,
     sources: new Map([...providers].map(([name, p]) => [name, p.source])),
     clock,
     logger,
     audit,
+    telemetry,
   });
   assertRotationLockIsSafe(env, config, Boolean(fleetCache || options.lock));
   const lock = options.lock ?? fleetCache?.lock ?? new InProcessLock(clock);
@@ -152,6 +163,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     sleeper,
     random,
     logger,
+    telemetry,
     lock,
     onPromoted: async (provider) => {
       const promoted = config.providers[provider];
@@ -194,11 +206,13 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     providers: Object.keys(config.providers),
     secret_store: env.KEY_VAULT_URL ? "key-vault" : "local-file",
     shared_cache: fleetCache ? "redis" : "none",
+    telemetry: exporting ? "azure-monitor" : options.telemetry ? "injected" : "none",
   });
   const close = async () => {
     audit.close();
     await heartbeatLoop?.stop();
     await fleetCache?.close();
+    await exporting?.shutdown();
   };
   return { config, env, logger, secrets, providers, cache, tokens, rotation, admin, signingKeys, rejections, audit, close };
 }
@@ -230,6 +244,37 @@ let sharedAzureCredential: Promise<TokenCredential> | undefined;
 function azureCredential(): Promise<TokenCredential> {
   sharedAzureCredential ??= import("@azure/identity").then(({ DefaultAzureCredential }) => new DefaultAzureCredential());
   return sharedAzureCredential;
+}
+
+/**
+ * OpenTelemetry to Application Insights when a connection string is set, authenticated with the
+ * managed identity. The SDK and exporters are one dynamic import: an app without the setting
+ * loads none of it.
+ */
+async function startTelemetry(env: BrokerEnv, processEnv: Record<string, string | undefined>) {
+  if (!env.APPLICATIONINSIGHTS_CONNECTION_STRING) return undefined;
+  const { startAzureMonitor } = await import("./telemetry/azure-monitor.js");
+  return startAzureMonitor({
+    connectionString: env.APPLICATIONINSIGHTS_CONNECTION_STRING,
+    credential: await azureCredential(),
+    serviceName: env.WEBSITE_SITE_NAME ?? "token-broker",
+    serviceInstanceId: env.WEBSITE_INSTANCE_ID,
+    ingestionOnly: env.TELEMETRY_INGESTION_ONLY,
+    metricIntervalMs: env.TELEMETRY_METRIC_INTERVAL_SEC === undefined ? undefined : env.TELEMETRY_METRIC_INTERVAL_SEC * 1000,
+    env: processEnv,
+  });
+}
+
+/** Circuit state and the partner's Retry-After per provider, read at each metric export. */
+function observeUpstreams(telemetry: Telemetry, providers: ReadonlyMap<string, ProviderRuntime>): void {
+  const callers = [...providers.values()].flatMap((p) => (p.caller ? [p.caller] : []));
+  const STATE = { closed: 0, "half-open": 1, open: 2 } as const;
+  telemetry.observe("circuitState", (emit) => {
+    for (const caller of callers) emit(STATE[caller.breaker.state], { provider: caller.provider });
+  });
+  telemetry.observe("throttledFor", (emit) => {
+    for (const caller of callers) emit(caller.throttledForMs() / 1000, { provider: caller.provider });
+  });
 }
 
 async function chooseSecretStore(

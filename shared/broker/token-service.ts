@@ -10,6 +10,8 @@ import type { CallerPolicy } from "../callers/caller-policy.js";
 import type { CacheResult, TokenCache } from "../tokens/token-cache.js";
 import type { IssuedAuditTrail } from "./audit-trail.js";
 import { ServedLedger } from "./served-ledger.js";
+import { SPANS } from "../telemetry/instruments.js";
+import { noSpan, noTelemetry, type ActiveSpan, type SpanOptions, type Telemetry } from "../telemetry/telemetry.js";
 import { serializeTokenBody } from "./token-body.js";
 
 export interface TokenRequest {
@@ -28,7 +30,11 @@ export interface TokenServiceDeps {
   logger: Logger;
   /** Writes the token_issued audit (per hit, or first issuance plus summaries: audit.mode). */
   audit: IssuedAuditTrail;
+  /** One span per request and the request metrics; none by default. */
+  telemetry?: Telemetry;
 }
+
+const REQUEST_SPAN: SpanOptions = { kind: "server" };
 
 /**
  * The caller's path to a partner credential: authenticate (401), validate parameters (400),
@@ -41,8 +47,13 @@ export class TokenService {
   private readonly scopes = new Map<string, string>();
   private readonly recordServed = (caller: string, provider: string, credential: { fingerprint: string }) =>
     this.served.record(caller, provider, credential.fingerprint);
+  private readonly telemetry: Telemetry;
+  /** False with the no-op port: the hit path then builds no attribute objects. */
+  private readonly observed: boolean;
 
   constructor(private readonly deps: TokenServiceDeps) {
+    this.telemetry = deps.telemetry ?? noTelemetry;
+    this.observed = this.telemetry !== noTelemetry;
     for (const [name, provider] of Object.entries(deps.config.providers)) {
       if ("scope" in provider && typeof provider.scope === "string") this.scopes.set(name, provider.scope);
     }
@@ -60,33 +71,41 @@ export class TokenService {
    * method never throws.
    */
   issue(request: TokenRequest): string | Promise<string> {
+    // Without telemetry the hot path allocates nothing more than before: no closure, no span.
+    if (!this.observed) return this.issueIn(request, noSpan);
+    return this.telemetry.span(SPANS.tokenRequest, REQUEST_SPAN, (span) => this.issueIn(request, span));
+  }
+
+  private issueIn(request: TokenRequest, span: ActiveSpan): string | Promise<string> {
     let caller: string | undefined;
+    let verified: VerifiedCaller | undefined;
     try {
-      const verified = this.deps.verifier.cached(request.authorization);
+      verified = this.deps.verifier.cached(request.authorization);
       if (verified !== undefined) {
         caller = this.callerName(verified);
         const checked = this.check(verified, request);
         const hit = this.deps.cache.peek(checked.source, checked.minTtlSec);
-        if (hit !== undefined) return this.issued(caller, request.provider, hit);
+        if (hit !== undefined) return this.issued(caller, request.provider, hit, span);
       }
     } catch (error) {
-      return Promise.reject(this.denied(error, caller, request.provider));
+      return Promise.reject(this.denied(error, caller, request.provider, span));
     }
     // A caller token to verify, or a credential to fetch (or wait for).
-    return this.issueAsync(request);
+    return this.issueAsync(request, span, verified);
   }
 
-  private async issueAsync(request: TokenRequest): Promise<string> {
+  /** `known`: the caller the hot path already found verified (not looked up, nor counted, twice). */
+  private async issueAsync(request: TokenRequest, span: ActiveSpan, known: VerifiedCaller | undefined): Promise<string> {
     let caller: string | undefined;
     try {
-      const verified = await this.deps.verifier.verify(request.authorization);
+      const verified = known ?? (await this.deps.verifier.verify(request.authorization));
       caller = this.callerName(verified);
       const checked = this.check(verified, request);
       const policy = this.deps.config.providers[request.provider]!.cache;
       const result = await this.deps.cache.get(checked.source, policy, { minTtlSec: checked.minTtlSec });
-      return this.issued(caller, request.provider, result);
+      return this.issued(caller, request.provider, result, span);
     } catch (error) {
-      throw this.denied(error, caller, request.provider);
+      throw this.denied(error, caller, request.provider, span);
     }
   }
 
@@ -102,13 +121,30 @@ export class TokenService {
     return { minTtlSec, source };
   }
 
-  private issued(caller: string, provider: string, result: CacheResult): string {
+  private issued(caller: string, provider: string, result: CacheResult, span: ActiveSpan): string {
     this.deps.audit.issued(caller, provider, result.outcome, result.credential, this.recordServed);
-    return serializeTokenBody(provider, result.credential, this.deps.clock.now(), this.scopes.get(provider));
+    const now = this.deps.clock.now();
+    if (this.observed) this.observeIssued(caller, provider, result, now, span);
+    return serializeTokenBody(provider, result.credential, now, this.scopes.get(provider));
   }
 
-  private denied(error: unknown, caller: string | undefined, provider: string): BrokerError {
+  private observeIssued(caller: string, provider: string, result: CacheResult, now: number, span: ActiveSpan): void {
+    const { outcome, credential } = result;
+    span.set({ caller, provider, outcome, "http.response.status_code": 200 });
+    this.telemetry.add("tokenRequests", 1, { provider, outcome, "http.response.status_code": 200 });
+    this.telemetry.record("credentialRemainingLifetime", Math.max(0, (credential.expiresAt - now) / 1000), { provider });
+    this.telemetry.record("credentialAge", Math.max(0, (now - credential.issuedAt) / 1000), { provider });
+  }
+
+  private denied(error: unknown, caller: string | undefined, provider: string, span: ActiveSpan): BrokerError {
     const e = toBrokerError(error);
+    if (this.observed) {
+      // A name from the URL that is not configured must not become a metric series of its own.
+      const label = Object.hasOwn(this.deps.config.providers, provider) ? provider : "(unknown)";
+      const fields = { provider: label, outcome: "denied", code: e.code, "http.response.status_code": e.status };
+      span.set({ caller, ...fields });
+      this.telemetry.add("tokenRequests", 1, fields);
+    }
     this.deps.logger.log(e.status >= 500 ? "warn" : "info", "token_denied", {
       ...e.logFields,
       caller,

@@ -8,6 +8,7 @@ import type { FetchLike } from "../http/fetch-like.js";
 import { fingerprint } from "../log/fingerprint.js";
 import { errorFields, type Logger } from "../log/logger.js";
 import { IssuerKeys, JwksUnavailableError } from "./issuer-keys.js";
+import type { Telemetry } from "../telemetry/telemetry.js";
 
 /** Who called, as proven by a verified token. Shared between requests: never mutate it. */
 export interface VerifiedCaller {
@@ -31,7 +32,12 @@ export interface CallerVerifierDeps {
   jwksCacheMaxAgeMs?: number;
   /** Timeout of one JWKS fetch (default 5 s). */
   jwksTimeoutMs?: number;
+  telemetry?: Telemetry;
 }
+
+const CACHED = { outcome: "cached" } as const;
+const VERIFIED = { outcome: "verified" } as const;
+const REJECTED = { outcome: "rejected" } as const;
 
 /** Only asymmetric algorithms: an HMAC "key" taken from a JWKS is public, so HS* would be forgeable. */
 const ASYMMETRIC: ReadonlySet<string> = new Set(JWS_ALGORITHMS);
@@ -84,11 +90,14 @@ export class CallerVerifier {
   private readonly cache = new Map<string, { authorization: string; caller: VerifiedCaller }>();
   /** Signature verifications run (cache misses that reached jose), for measurement and tests. */
   signatureChecks = 0;
+  /** An own field (possibly undefined): the hit path reads it without a lookup on deps. */
+  private readonly telemetry: Telemetry | undefined;
 
   constructor(
     issuers: Record<string, IssuerConfig>,
     private readonly deps: CallerVerifierDeps,
   ) {
+    this.telemetry = deps.telemetry;
     for (const [key, config] of Object.entries(issuers)) {
       const clash = this.byIss.get(config.issuer);
       if (clash) {
@@ -109,7 +118,7 @@ export class CallerVerifier {
         jwksUri: config.jwksUri,
         clock: deps.clock,
         sleeper: deps.sleeper,
-        fetch: deps.fetch,
+        fetch: deps.telemetry ? (url, init) => countedJwksFetch(deps.fetch(url, init), deps.telemetry) : deps.fetch,
         logger: deps.logger,
         refreshAfterMs: deps.jwksCacheMaxAgeMs ?? 600_000,
         cooldownMs: config.jwksCooldownSec * 1000,
@@ -139,6 +148,7 @@ export class CallerVerifier {
     const cached = this.cached(authorization);
     if (cached !== undefined) return cached;
     const caller = await this.verifyUncached(authorization.slice(7).trim());
+    this.telemetry?.add("callerVerifications", 1, VERIFIED);
     this.remember(authorization, caller);
     return caller;
   }
@@ -161,7 +171,10 @@ export class CallerVerifier {
     // the same token under another spelling of the scheme ("bearer ") is the rare, slower case.
     if (hit === undefined) return undefined;
     if (hit.authorization !== authorization && !sameTokenOtherScheme(hit.authorization, authorization)) return undefined;
-    if (this.deps.clock.now() < hit.caller.expiresAt) return hit.caller;
+    if (this.deps.clock.now() < hit.caller.expiresAt) {
+      this.telemetry?.add("callerVerifications", 1, CACHED);
+      return hit.caller;
+    }
     // Past exp: drop it; verify() answers exactly what an uncached verify gives.
     this.cache.delete(key);
     return undefined;
@@ -224,6 +237,7 @@ export class CallerVerifier {
    * (token_denied, admin_action) carrying these fields, a fingerprint of the token, never the token.
    */
   private reject(token: string, issuer: string | undefined, reason: string, cause?: unknown): BrokerError {
+    this.telemetry?.add("callerVerifications", 1, REJECTED);
     const logFields = {
       issuer,
       reason,
@@ -273,4 +287,19 @@ function reasonFor(error: unknown): string {
     return "malformed token";
   }
   return "token not accepted";
+}
+
+/** JWKS fetches by outcome: a non-2xx answer counts as a failure (jose then rejects it too). */
+function countedJwksFetch(response: Promise<Response>, telemetry: Telemetry | undefined): Promise<Response> {
+  if (telemetry === undefined) return response;
+  return response.then(
+    (r) => {
+      telemetry.add("jwksFetches", 1, { outcome: r.ok ? "success" : "failure" });
+      return r;
+    },
+    (error: unknown) => {
+      telemetry.add("jwksFetches", 1, { outcome: "failure" });
+      throw error;
+    },
+  );
 }

@@ -36,6 +36,15 @@ export const EnvSchema = z.object({
   ALLOW_IN_PROCESS_ROTATION_LOCK: Flag,
   MAINTENANCE_SCHEDULE: z.string().min(1).default(DEFAULT_MAINTENANCE_SCHEDULE),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  /** Turns on OpenTelemetry export to Application Insights (ingestion authenticated with the managed identity). */
+  APPLICATIONINSIGHTS_CONNECTION_STRING: optional(z.string().regex(/InstrumentationKey=/i, "APPLICATIONINSIGHTS_CONNECTION_STRING must hold an InstrumentationKey")),
+  /** Telemetry goes to the ingestion endpoint only: no SDK statistics, no SDK settings poll (locked-down networks). */
+  TELEMETRY_INGESTION_ONLY: Flag,
+  /** Seconds between metric exports (default 60). */
+  TELEMETRY_METRIC_INTERVAL_SEC: optional(z.coerce.number().int().min(1).max(3600)),
+  /** Cloud role name and instance in Application Insights (set by App Service / Functions). */
+  WEBSITE_SITE_NAME: optional(z.string()),
+  WEBSITE_INSTANCE_ID: optional(z.string()),
 });
 
 export type BrokerEnv = z.infer<typeof EnvSchema>;

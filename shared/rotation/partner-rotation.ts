@@ -1,3 +1,5 @@
+import { SPANS } from "../telemetry/instruments.js";
+import { noTelemetry, type Telemetry } from "../telemetry/telemetry.js";
 import type { Clock, Random, Sleeper } from "../clock.js";
 import type { KeyApiSpec, RotationConfig } from "../config/rotation-schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
@@ -29,6 +31,7 @@ export interface PartnerRotationDeps {
   keyApi: PartnerKeyApi;
   onPromoted(provider: string): Promise<void>;
   newRotationId(): string;
+  telemetry?: Telemetry;
 }
 
 /** The new key never worked at the partner within the verify attempts; deleted unless a key secret version holds it. */
@@ -200,18 +203,18 @@ class PartnerRun {
     let outcome: RotationResult["outcome"] = "no_change";
     let reason: string | undefined;
     try {
-      if (OPEN_PHASES.includes(this.journal.phase)) await this.resume();
+      if (OPEN_PHASES.includes(this.journal.phase)) await this.step("resume", () => this.resume());
       // The list is authenticated with the current key: it also proves that key works before the
       // previous one (its fallback) is deleted.
-      let keys = await this.deps.keyApi.list(this.key);
-      keys = await this.retireIfDue(keys);
-      keys = await this.sweep(keys);
+      let keys = await this.step("list", () => this.deps.keyApi.list(this.key));
+      keys = await this.step("retire", () => this.retireIfDue(keys));
+      keys = await this.step("sweep", () => this.sweep(keys));
       if (this.rotated) outcome = "rotated";
       else if (!manual && !due) reason = "not_due";
       else if (!manual && this.journal.needsAttention) [outcome, reason] = ["skipped", "needs_attention"];
       else if (this.key.previous) [outcome, reason] = ["skipped", "previous_pending"];
       else {
-        await this.rotate(keys);
+        await this.step("rotate", () => this.rotate(keys));
         outcome = "rotated";
       }
     } catch (error) {
@@ -289,7 +292,7 @@ class PartnerRun {
     await this.ensureHeld();
     let created: KeyCredential;
     try {
-      created = await this.deps.keyApi.create(this.key, { ...copied, [spec.fields.name]: markerName });
+      created = await this.step("create", () => this.deps.keyApi.create(this.key, { ...copied, [spec.fields.name]: markerName }));
     } catch (error) {
       // A timeout or 5xx does not say whether the key exists: look for it by its marker now.
       await this.abandonCreate().catch((cleanup: unknown) => this.logCleanupFailure(cleanup));
@@ -324,7 +327,7 @@ class PartnerRun {
       // The lease is not renewed: once it is lost a successor resumes this journal, so stop here.
       await this.ensureHeld();
       // Transient partner errors throw: the journal keeps the key and the next run verifies again.
-      valid = (await this.deps.keyApi.verify(newKey)) === "valid";
+      valid = (await this.step("verify", () => this.deps.keyApi.verify(newKey))) === "valid";
     }
     if (!valid) {
       // Never delete a key that some key secret version holds (a promote that did commit, then the
@@ -337,8 +340,8 @@ class PartnerRun {
     }
     this.deps.logger.log("info", "rotation_verified", { provider: this.provider, rotation_id: this.journal.rotationId, new_key_id: newKey.id });
     if (this.journal.phase !== "verified") await this.writeJournal({ ...this.journal, phase: "verified" }, NORMAL_WRITE);
-    await this.promote(newKey);
-    await this.finishPromoted();
+    await this.step("promote", () => this.promote(newKey));
+    await this.step("finish", () => this.finishPromoted());
   }
 
   private async promote(newKey: KeyCredential): Promise<void> {
@@ -467,6 +470,18 @@ class PartnerRun {
     } catch (writeError) {
       this.deps.logger.log("error", "rotation_failure_not_recorded", { provider: this.provider, ...errorFields(writeError) });
     }
+  }
+
+  /** One span per step of the run, carrying the journal phase the step left behind. */
+  private step<T>(step: string, fn: () => Promise<T>): Promise<T> {
+    const telemetry = this.deps.telemetry ?? noTelemetry;
+    return telemetry.span(SPANS.rotationStep, { attributes: { provider: this.provider, step } }, async (span) => {
+      try {
+        return await fn();
+      } finally {
+        span.set({ phase: this.journal.phase });
+      }
+    });
   }
 
   private async writeJournal(next: PartnerJournal, retry: WriteRetry): Promise<void> {

@@ -12,6 +12,8 @@ import { OperatorRotation } from "./operator-rotation.js";
 import { PartnerRotation } from "./partner-rotation.js";
 import type { RotationResult, RotationStatus } from "./rotation-types.js";
 import type { PartnerPlatform } from "../platform.js";
+import { SPANS } from "../telemetry/instruments.js";
+import type { ActiveSpan, Telemetry } from "../telemetry/telemetry.js";
 
 export interface RotationServiceDeps extends PartnerPlatform {
   config: { providers: Record<string, ProviderConfig> };
@@ -46,8 +48,11 @@ const FAILED_OUTCOMES = new Set<RotationResult["outcome"]>(["failed", "key_limit
  */
 export class RotationService {
   private readonly engines = new Map<string, Engine>();
+  /** The last status read per provider: the rotation gauges report it without reading the vault. */
+  private readonly lastStatus = new Map<string, RotationStatus>();
 
   constructor(private readonly deps: RotationServiceDeps) {
+    if (deps.telemetry) observeRotation(deps.telemetry, this.lastStatus, deps.clock);
     for (const [name, provider] of Object.entries(deps.config.providers)) {
       if (provider.kind !== "api-key" || !provider.rotation) continue;
       const rotation = provider.rotation;
@@ -81,6 +86,15 @@ export class RotationService {
 
   /** Rotates now (operator) or when due. Failures throw BrokerErrors (conflict when the lock is held). */
   async rotate(provider: string, options: RotateOptions): Promise<RotationResult> {
+    if (options.dryRun || !this.deps.telemetry) return this.rotateNow(provider, options);
+    const telemetry = this.deps.telemetry;
+    // Counted once a run has a result, failed ones included; a refused lock or request is no run.
+    return telemetry.span(SPANS.rotationRun, { attributes: { provider, step: "operator" } }, (span) =>
+      this.rotateNow(provider, options, (result) => this.ran(telemetry, span, result)),
+    );
+  }
+
+  private async rotateNow(provider: string, options: RotateOptions, observe?: (result: RotationResult) => Promise<void>): Promise<RotationResult> {
     const engine = this.engine(provider);
     const mode = engine instanceof PartnerRotation ? "partner-api" : "operator";
     if (options.dryRun) {
@@ -95,6 +109,7 @@ export class RotationService {
     } finally {
       await lease.release();
     }
+    await observe?.(result);
     if (FAILED_OUTCOMES.has(result.outcome)) {
       const code = (result.error?.code ?? "conflict") as ErrorCode;
       const detail =
@@ -109,6 +124,32 @@ export class RotationService {
 
   /** The timer's work for one provider: resume, retire, sweep, rotate when due. Never throws. */
   async maintain(provider: string): Promise<RotationResult> {
+    const telemetry = this.deps.telemetry;
+    if (!telemetry) return this.maintainNow(provider);
+    return telemetry.span(SPANS.rotationRun, { attributes: { provider, step: "maintain" } }, async (span) => {
+      const result = await this.maintainNow(provider);
+      await this.ran(telemetry, span, result);
+      return result;
+    });
+  }
+
+  private async ran(telemetry: Telemetry, span: ActiveSpan, result: RotationResult): Promise<void> {
+    const fields = { provider: result.provider, outcome: result.outcome, code: result.error?.code };
+    span.set(fields);
+    telemetry.add("rotationRuns", 1, fields);
+    await this.readStatus(result.provider);
+  }
+
+  /** Refreshes the gauges' view after a run; a failing read keeps the previous one. */
+  private async readStatus(provider: string): Promise<void> {
+    try {
+      await this.status(provider);
+    } catch {
+      // The run's own outcome is already counted and logged.
+    }
+  }
+
+  private async maintainNow(provider: string): Promise<RotationResult> {
     const engine = this.engine(provider);
     const mode = engine instanceof PartnerRotation ? "partner-api" : "operator";
     try {
@@ -127,7 +168,9 @@ export class RotationService {
   }
 
   async status(provider: string): Promise<RotationStatus> {
-    return this.engine(provider).status();
+    const status = await this.engine(provider).status();
+    this.lastStatus.set(provider, status);
+    return status;
   }
 
   private engine(provider: string): Engine {
@@ -141,4 +184,21 @@ export class RotationService {
 
 function lockName(provider: string): string {
   return `rotation:${provider}`;
+}
+
+/** Rotation gauges from the last status read: key age and overdue time advance with the clock between reads. */
+function observeRotation(telemetry: Telemetry, statuses: ReadonlyMap<string, RotationStatus>, clock: { now(): number }): void {
+  const each = (read: (status: RotationStatus, now: number) => void) => () => {
+    const now = clock.now();
+    for (const status of statuses.values()) read(status, now);
+  };
+  telemetry.observe("rotationKeyAge", (emit) =>
+    each((s, now) => emit(Math.max(0, (now - Date.parse(s.keyCreatedAt)) / 1000), { provider: s.provider }))(),
+  );
+  telemetry.observe("rotationOverdue", (emit) =>
+    each((s, now) => emit(Math.max(0, (now - Date.parse(s.nextDueAt)) / 1000), { provider: s.provider }))(),
+  );
+  telemetry.observe("rotationPhase", (emit) => each((s) => emit(1, { provider: s.provider, phase: s.phase }))());
+  telemetry.observe("rotationFailures", (emit) => each((s) => emit(s.failures, { provider: s.provider }))());
+  telemetry.observe("rotationNeedsAttention", (emit) => each((s) => emit(s.needsAttention ? 1 : 0, { provider: s.provider }))());
 }

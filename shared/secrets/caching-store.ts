@@ -1,6 +1,7 @@
 import type { Clock } from "../clock.js";
 import { isBrokerError } from "../errors/broker-error.js";
 import { errorFields, type Logger } from "../log/logger.js";
+import { errorType, noTelemetry, type Telemetry } from "../telemetry/telemetry.js";
 import { SecretNotFoundError, type SecretStore, type SecretVersion, type SecretVersionInfo } from "./secret-store.js";
 
 export interface CachingSecretStoreOptions {
@@ -19,6 +20,8 @@ export interface CachingSecretStoreOptions {
   retryBaseMs?: number;
   /** Cap on that wait. Default min(60 s, maxStaleMs / 4), and never below retryBaseMs. */
   retryMaxMs?: number;
+  /** Read latency of the inner store and stale values served. */
+  telemetry?: Telemetry;
 }
 
 interface LatestEntry {
@@ -64,6 +67,7 @@ export class CachingSecretStore implements SecretStore {
   private readonly maxVersions: number;
   private readonly retryBaseMs: number;
   private readonly retryMaxMs: number;
+  private readonly telemetry: Telemetry;
 
   constructor(
     private readonly inner: SecretStore,
@@ -75,6 +79,7 @@ export class CachingSecretStore implements SecretStore {
     this.maxStaleMs = options.maxStaleMs;
     this.maxVersions = options.maxVersions ?? 1000;
     this.retryBaseMs = options.retryBaseMs ?? 1000;
+    this.telemetry = options.telemetry ?? noTelemetry;
     this.retryMaxMs = Math.max(this.retryBaseMs, options.retryMaxMs ?? Math.min(60_000, Math.floor(options.maxStaleMs / 4)));
   }
 
@@ -124,6 +129,7 @@ export class CachingSecretStore implements SecretStore {
 
   /** Serves `entry` past its TTL: starts a background read unless one runs or the back-off holds. */
   private revalidate(name: string, entry: LatestEntry, now: number): void {
+    if (entry.failures > 0) this.telemetry.add("secretStaleServed", 1);
     if (entry.failures > 0 && !entry.staleLogged) {
       entry.staleLogged = true;
       this.logger.log("warn", "secret_stale_served", {
@@ -141,7 +147,7 @@ export class CachingSecretStore implements SecretStore {
   }
 
   private refresh(name: string): Promise<SecretVersion> {
-    const flight: Promise<SecretVersion> = this.inner.get(name).then(
+    const flight: Promise<SecretVersion> = this.timedGet(name).then(
       (secret) => {
         if (this.flights.get(name) !== flight) return freeze(secret); // superseded by set/invalidate
         this.flights.delete(name);
@@ -155,6 +161,19 @@ export class CachingSecretStore implements SecretStore {
     );
     this.flights.set(name, flight);
     return flight;
+  }
+
+  private async timedGet(name: string): Promise<SecretVersion> {
+    const started = this.clock.now();
+    let outcome = "success";
+    try {
+      return await this.inner.get(name);
+    } catch (error) {
+      outcome = errorType(error);
+      throw error;
+    } finally {
+      this.telemetry.record("secretReadDuration", (this.clock.now() - started) / 1000, { outcome });
+    }
   }
 
   private onRefreshFailed(name: string, error: unknown, current: boolean): SecretVersion {

@@ -5,6 +5,8 @@ import { errorFields, type Logger } from "../log/logger.js";
 import type { IssuedCredential, PreparedSource, TokenSource } from "../providers/credential.js";
 import type { FleetCoordinator, InvalidationBus, SharedCredentialStore } from "./cache-store.js";
 import { computeRefreshAt } from "./refresh-schedule.js";
+import { SPANS } from "../telemetry/instruments.js";
+import { noTelemetry, type SpanOptions, type Telemetry } from "../telemetry/telemetry.js";
 
 export type CacheOutcome = "hit" | "miss" | "shared" | "forced";
 
@@ -35,7 +37,14 @@ export interface TokenCacheDeps {
   shared?: SharedCredentialStore;
   fleet?: FleetCoordinator;
   invalidations?: InvalidationBus;
+  telemetry?: Telemetry;
 }
+
+/** The shared store and the fleet coordinator are Redis: their calls are Redis dependencies. */
+const redisSpan = (operation: string, provider: string): SpanOptions => ({
+  kind: "client",
+  attributes: { provider, "db.system.name": "redis", "db.operation.name": operation },
+});
 
 export interface GetOptions {
   /** The credential served must stay valid at least this long. */
@@ -112,12 +121,15 @@ export class TokenCache {
   private readonly records = new Map<string, ProviderRecord>();
   private readonly recent = new WeakMap<TokenSource, RecentHit>();
   private generations = 0;
+  private readonly telemetry: Telemetry;
 
   constructor(private readonly deps: TokenCacheDeps) {
+    this.telemetry = deps.telemetry ?? noTelemetry;
     try {
       deps.invalidations?.subscribe((provider) => {
         // Remote invalidation: drop locally only; re-broadcasting would echo round the fleet.
         this.dropLocal(provider);
+        this.telemetry.add("invalidations", 1, { provider, origin: "remote" });
         this.deps.logger.log("info", "token_cache_invalidated", { provider, origin: "remote" });
       });
     } catch (error) {
@@ -193,6 +205,7 @@ export class TokenCache {
       }
     }
     if (options.broadcast) await this.publish(provider);
+    this.telemetry.add("invalidations", 1, { provider, origin: "local" });
     this.deps.logger.log("info", "token_cache_invalidated", { provider, origin: "local", broadcast: Boolean(options.broadcast) });
   }
 
@@ -384,7 +397,10 @@ export class TokenCache {
     const key = prepared.cacheKey;
     const record = this.record(provider);
     const inFlight = forced ? this.forcedFlights.get(key) : (this.current(this.forcedFlights.get(key), record) ?? this.flights.get(key));
-    if (inFlight !== undefined && inFlight.epoch === record.epoch) return inFlight.promise;
+    if (inFlight !== undefined && inFlight.epoch === record.epoch) {
+      this.telemetry.add("singleFlightWaits", 1, { provider, scope: "local" });
+      return inFlight.promise;
+    }
 
     const epoch = record.epoch;
     const generation = ++this.generations;
@@ -459,7 +475,7 @@ export class TokenCache {
     // Awaited: once the caller has it, other instances find it in the shared store too.
     if (shared && record.epoch === epoch) {
       try {
-        await shared.put(prepared.cacheKey, credential);
+        await this.telemetry.span(SPANS.sharedCachePut, redisSpan("put", provider), () => shared.put(prepared.cacheKey, credential));
       } catch (error) {
         this.degraded(provider, "put", error);
       }
@@ -488,7 +504,10 @@ export class TokenCache {
       }
     };
     try {
-      const credential = await fleet.singleFlight(prepared.cacheKey, run, { shouldStore: () => record.epoch === epoch });
+      const credential = await this.telemetry.span(SPANS.fleetSingleFlight, redisSpan("single_flight", provider), () =>
+        fleet.singleFlight(prepared.cacheKey, run, { shouldStore: () => record.epoch === epoch }),
+      );
+      if (own.value === undefined) this.telemetry.add("singleFlightWaits", 1, { provider, scope: "fleet" });
       if (!isCredential(credential)) throw new TypeError("fleet returned an unusable credential");
       return credential;
     } catch (error) {
@@ -517,7 +536,8 @@ export class TokenCache {
 
   private async readShared(provider: string, key: string): Promise<IssuedCredential | undefined> {
     try {
-      const credential = await this.deps.shared?.get(key);
+      const shared = this.deps.shared;
+      const credential = shared && (await this.telemetry.span(SPANS.sharedCacheGet, redisSpan("get", provider), () => shared.get(key)));
       return isCredential(credential) ? freeze(credential) : undefined;
     } catch (error) {
       this.degraded(provider, "get", error);
@@ -593,6 +613,7 @@ export class TokenCache {
   }
 
   private degraded(provider: string | undefined, operation: string, error: unknown): void {
+    this.telemetry.add("sharedCacheDegraded", 1, { operation });
     this.deps.logger.log("warn", "shared_cache_degraded", { provider, operation, ...errorFields(error) });
   }
 }

@@ -4,6 +4,8 @@ import { errorFields } from "../log/logger.js";
 import { CircuitBreaker } from "./circuit-breaker.js";
 import { UpstreamFailure } from "./upstream-failure.js";
 import type { Platform } from "../platform.js";
+import { SPANS } from "../telemetry/instruments.js";
+import { errorType, noTelemetry, type Telemetry } from "../telemetry/telemetry.js";
 
 export type UpstreamCallerDeps = Platform;
 
@@ -28,6 +30,7 @@ export class UpstreamCaller {
   readonly breaker: CircuitBreaker;
   /** Epoch ms before which the partner asked not to be called again (its last Retry-After, capped). */
   private notBefore = 0;
+  private readonly telemetry: Telemetry;
 
   constructor(
     readonly provider: string,
@@ -35,6 +38,7 @@ export class UpstreamCaller {
     private readonly deps: UpstreamCallerDeps,
   ) {
     this.breaker = new CircuitBreaker(deps.clock, policy.breakerFailures, policy.breakerOpenSec * 1000);
+    this.telemetry = deps.telemetry ?? noTelemetry;
   }
 
   /** When the partner's last Retry-After ends (epoch ms), while it still holds; for status. */
@@ -42,16 +46,41 @@ export class UpstreamCaller {
     return this.notBefore > this.deps.clock.now() ? this.notBefore : undefined;
   }
 
-  async run<T>(attempt: (signal: AbortSignal) => Promise<T>, options: RunOptions = {}): Promise<T> {
+  /** Milliseconds until the partner's last Retry-After ends; 0 when it may be called (a gauge). */
+  throttledForMs(): number {
+    return Math.max(0, this.notBefore - this.deps.clock.now());
+  }
+
+  /** One span per logical call (attempts are its children) and its duration by outcome. */
+  run<T>(attempt: (signal: AbortSignal) => Promise<T>, options: RunOptions = {}): Promise<T> {
+    const provider = this.provider;
+    return this.telemetry.span(SPANS.partnerFetch, { attributes: { provider } }, async (span) => {
+      const started = this.deps.clock.now();
+      let outcome = "success";
+      try {
+        return await this.runAttempts(attempt, options);
+      } catch (error) {
+        outcome = errorType(error);
+        throw error;
+      } finally {
+        span.set({ outcome });
+        this.telemetry.record("partnerFetchDuration", (this.deps.clock.now() - started) / 1000, { provider, outcome });
+      }
+    });
+  }
+
+  private async runAttempts<T>(attempt: (signal: AbortSignal) => Promise<T>, options: RunOptions): Promise<T> {
     const outer = options.signal;
     const startedAt = this.deps.clock.now();
     const waitMs = this.notBefore - startedAt;
     if (waitMs > 0 && !options.immediate) {
+      this.telemetry.add("partnerFetchFailures", 1, { provider: this.provider, kind: "throttled" });
       throw new BrokerError("upstream_unavailable", `Partner for "${this.provider}" asked to wait before the next request.`, {
         retryAfterSec: this.retryAfter(waitMs / 1000),
       });
     }
     if (!this.breaker.tryAcquire() && !options.immediate) {
+      this.telemetry.add("partnerFetchFailures", 1, { provider: this.provider, kind: "circuit_open" });
       throw new BrokerError("upstream_unavailable", `Partner for "${this.provider}" is failing; circuit open.`, {
         retryAfterSec: this.retryAfter(this.breaker.blockedForMs() / 1000),
       });
@@ -62,12 +91,13 @@ export class UpstreamCaller {
       for (let n = 1; n <= this.policy.maxAttempts; n++) {
         const budgetMs = Math.min(this.policy.timeoutMs, deadlineAt - this.deps.clock.now());
         try {
-          const value = await this.once(attempt, outer, budgetMs);
+          const value = await this.attemptSpan(n, last, () => this.once(attempt, outer, budgetMs));
           this.breaker.onSuccess();
           this.notBefore = 0;
           return value;
         } catch (error) {
           last = asFailure(error);
+          this.telemetry.add("partnerFetchFailures", 1, { provider: this.provider, kind: last.kind });
           this.deps.logger.log("warn", "upstream_attempt_failed", {
             provider: this.provider,
             attempt: n,
@@ -102,6 +132,12 @@ export class UpstreamCaller {
       this.notBefore = this.deps.clock.now() + Math.min(retryAfterSec, this.policy.maxThrottleSec) * 1000;
     }
     throw this.toBrokerError(last);
+  }
+
+  /** The HTTP client span (undici, Azure SDK) nests under it: attempt number and why the previous one failed. */
+  private attemptSpan<T>(n: number, previous: UpstreamFailure | undefined, fn: () => Promise<T>): Promise<T> {
+    const attributes = { provider: this.provider, attempt: n, "retry.reason": previous ? `${previous.kind}: ${previous.summary}` : undefined };
+    return this.telemetry.span(SPANS.partnerAttempt, { attributes }, fn);
   }
 
   /**

@@ -12,6 +12,7 @@ import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { TokenCache } from "../../../shared/tokens/token-cache.js";
 import { ScriptedTokenSource } from "../../fakes/scripted-token-source.js";
+import { inMemoryTelemetry, type InMemoryTelemetry } from "../../support/in-memory-telemetry.js";
 import { ManualClock } from "../../support/manual-clock.js";
 
 const ISSUER = "https://issuer.test";
@@ -175,5 +176,92 @@ describe("TokenService", () => {
     const auth = `Bearer ${await token("orders")}`;
     await rejectsWith(service.issue({ authorization: auth, provider: "<script>CANARY", minTtl: null }), "provider_not_found");
     assert.ok(!logger.lines.join("\n").includes("CANARY"));
+  });
+});
+
+describe("TokenService telemetry", () => {
+  let t: InMemoryTelemetry;
+  let traced: TokenService;
+
+  beforeEach(() => {
+    t = inMemoryTelemetry();
+    const fetch = async () => new Response(JSON.stringify(jwks), { headers: { "content-type": "application/json" } });
+    traced = new TokenService({
+      config,
+      verifier: new CallerVerifier(config.issuers, { clock, sleeper: systemSleeper, fetch, logger, cacheSize: 100, telemetry: t.telemetry }),
+      policy: new CallerPolicy(config.callers),
+      cache: new TokenCache({ clock, random: () => 0.5, logger, telemetry: t.telemetry }),
+      sources: new Map([
+        ["ayyeka", source],
+        ["phixflow", new ScriptedTokenSource("phixflow", clock)],
+      ]),
+      clock,
+      logger,
+      audit: new IssuedAuditTrail({ logger, clock, sleeper: clock, config: { mode: "per-hit", summaryIntervalSec: 60, maxTrackedPairs: 100 } }),
+      telemetry: t.telemetry,
+    });
+  });
+
+  it("one server span per request with caller, provider and cache outcome; the hit path too", async () => {
+    const auth = `Bearer ${await token("orders")}`;
+    await traced.issue({ authorization: auth, provider: "ayyeka", minTtl: null });
+    await traced.issue({ authorization: auth, provider: "ayyeka", minTtl: null });
+    const hit = traced.issue({ authorization: auth, provider: "ayyeka", minTtl: null });
+    assert.equal(typeof hit, "string", "the hot hit stays synchronous");
+    const requests = t.spans().filter((s) => s.name === "token_broker.token.request");
+    assert.deepEqual(
+      requests.map((s) => [s.attributes.caller, s.attributes.provider, s.attributes.outcome]),
+      [
+        ["orders", "ayyeka", "miss"],
+        ["orders", "ayyeka", "hit"],
+        ["orders", "ayyeka", "hit"],
+      ],
+    );
+    const points = await t.points("token_broker.token.requests");
+    assert.deepEqual(
+      points.map((p) => [p.attributes.outcome, p.value]),
+      [
+        ["miss", 1],
+        ["hit", 2],
+      ],
+    );
+    const lifetime = await t.points("token_broker.credential.remaining_lifetime");
+    assert.equal((lifetime[0]?.value as { count: number }).count, 3);
+    const verifications = await t.points("token_broker.caller.verifications");
+    assert.deepEqual(verifications.map((p) => [p.attributes.outcome, p.value]).sort(), [
+      ["cached", 2],
+      ["verified", 1],
+    ]);
+  });
+
+  it("denials carry the code and status; a provider name that is not configured becomes one label", async () => {
+    const auth = `Bearer ${await token("orders")}`;
+    await rejectsWith(traced.issue({ authorization: auth, provider: "phixflow", minTtl: null }), "caller_forbidden");
+    for (let i = 0; i < 3; i++) await rejectsWith(traced.issue({ authorization: auth, provider: `nope-${i}`, minTtl: null }), "provider_not_found");
+    await rejectsWith(traced.issue({ authorization: "Bearer junk", provider: "ayyeka", minTtl: null }), "caller_unauthenticated");
+    const points = await t.points("token_broker.token.requests");
+    assert.deepEqual(
+      points.map((p) => [p.attributes.provider, p.attributes.code, p.attributes["http.response.status_code"], p.value]),
+      [
+        ["phixflow", "caller_forbidden", 403, 1],
+        ["(unknown)", "provider_not_found", 404, 3],
+        ["ayyeka", "caller_unauthenticated", 401, 1],
+      ],
+    );
+    const forbidden = t.spans().find((s) => s.attributes.code === "caller_forbidden");
+    assert.equal(forbidden?.attributes["error.type"], "caller_forbidden");
+  });
+
+  it("no token, caller JWT or fingerprint in any span or metric", async () => {
+    const jwt = await token("orders");
+    const body = JSON.parse(await traced.issue({ authorization: `Bearer ${jwt}`, provider: "ayyeka", minTtl: null }));
+    const exported = JSON.stringify([
+      t.spans().map((s) => [s.name, s.attributes, s.status, s.events]),
+      await t.points("token_broker.token.requests"),
+      await t.points("token_broker.credential.age"),
+    ]);
+    assert.ok(!exported.includes("CANARY"));
+    assert.ok(!exported.includes(jwt));
+    assert.ok(!exported.includes(body.access_token));
   });
 });

@@ -12,6 +12,7 @@ import { basicHeader } from "../../../shared/rotation/key-api.js";
 import type { Lock } from "../../../shared/rotation/lock.js";
 import { RotationService } from "../../../shared/rotation/rotation-service.js";
 import { parseStoredKey, type StoredKey } from "../../../shared/rotation/stored-key.js";
+import type { Telemetry } from "../../../shared/telemetry/telemetry.js";
 import { MemorySecretStore, type StoreOp } from "../../fakes/memory-secret-store.js";
 import { ManualClock } from "../../support/manual-clock.js";
 
@@ -192,7 +193,9 @@ export class World {
   }
 
   /** A service instance (a process). Each gets its own lock unless one is shared on purpose. */
-  service(options: { crash?: Crash; lock?: Lock; lockTtlMs?: number; onPromoted?: (provider: string) => Promise<void> } = {}): RotationService {
+  service(
+    options: { crash?: Crash; lock?: Lock; lockTtlMs?: number; onPromoted?: (provider: string) => Promise<void>; telemetry?: Telemetry } = {},
+  ): RotationService {
     const store = this.monitoredStore();
     const fetch = this.monitoredFetch();
     return new RotationService({
@@ -205,6 +208,7 @@ export class World {
       logger: this.logger,
       lock: options.lock ?? new InProcessLock(this.clock),
       ...(options.lockTtlMs === undefined ? {} : { lockTtlMs: options.lockTtlMs }),
+      ...(options.telemetry === undefined ? {} : { telemetry: options.telemetry }),
       onPromoted:
         options.onPromoted ??
         (async (provider) => {

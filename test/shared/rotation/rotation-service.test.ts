@@ -6,6 +6,7 @@ import { MemoryLogger } from "../../../shared/log/logger.js";
 import { InProcessLock } from "../../../shared/rotation/in-process-lock.js";
 import { RotationService } from "../../../shared/rotation/rotation-service.js";
 import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
+import { inMemoryTelemetry } from "../../support/in-memory-telemetry.js";
 import { ManualClock } from "../../support/manual-clock.js";
 import { HOUR, JOURNAL, PROVIDER, World, startPartnerServer } from "./rotation-harness.js";
 
@@ -177,6 +178,62 @@ describe("RotationService", () => {
     assert.deepEqual(p.rotation.verify, { attempts: 5, delayMs: 2000 });
     assert.throws(() =>
       parseConfig(JSON.stringify({ ...base, providers: { o: { kind: "api-key", key: { secret: "o" }, scheme: "header", rotation: { mode: "operator", keyApi: { preset: "silverflow", baseUrl: "https://x.test" } } } } })),
+    );
+  });
+});
+
+describe("RotationService telemetry", () => {
+  test("one span per run and per step with the journal phase; runs counted; gauges from the last status", async () => {
+    const world = dueWorld();
+    const t = inMemoryTelemetry();
+    const service = world.service({ telemetry: t.telemetry });
+    assert.equal((await service.maintain(PROVIDER)).outcome, "rotated");
+
+    const run = t.spans().find((s) => s.name === "token_broker.rotation.run");
+    assert.equal(run?.attributes.outcome, "rotated");
+    const steps = t.spans().filter((s) => s.name === "token_broker.rotation.step");
+    const byStep = new Map(steps.map((s) => [s.attributes.step, s]));
+    for (const step of ["list", "retire", "sweep", "rotate", "create", "verify", "promote", "finish"]) assert.ok(byStep.has(step), step);
+    assert.equal(byStep.get("create")?.attributes.phase, "creating");
+    assert.equal(byStep.get("finish")?.attributes.phase, "done");
+    assert.equal(byStep.get("create")?.parentSpanContext?.spanId, byStep.get("rotate")?.spanContext().spanId);
+    assert.ok(steps.every((s) => s.attributes.provider === PROVIDER));
+    assert.ok(!JSON.stringify(steps.map((s) => s.attributes)).includes("CANARY"));
+
+    assert.deepEqual(
+      (await t.points("token_broker.rotation.runs")).map((p) => [p.attributes.outcome, p.value]),
+      [["rotated", 1]],
+    );
+    assert.deepEqual(await t.points("token_broker.rotation.key_age"), [{ attributes: { provider: PROVIDER }, value: 0 }]);
+    assert.deepEqual(await t.points("token_broker.rotation.needs_attention"), [{ attributes: { provider: PROVIDER }, value: 0 }]);
+    assert.deepEqual(await t.points("token_broker.rotation.phase"), [{ attributes: { provider: PROVIDER, phase: "done" }, value: 1 }]);
+    world.clock.advance(2 * HOUR);
+    assert.deepEqual(await t.points("token_broker.rotation.key_age"), [{ attributes: { provider: PROVIDER }, value: 7200 }]);
+    assert.deepEqual(await t.points("token_broker.rotation.overdue"), [{ attributes: { provider: PROVIDER }, value: 0 }]);
+  });
+
+  test("an operator run that ends skipped is counted with its outcome; a refused lock is no run", async () => {
+    const world = dueWorld();
+    const t = inMemoryTelemetry();
+    const lock = new InProcessLock(world.clock);
+    const service = world.service({ telemetry: t.telemetry, lock });
+    await service.rotate(PROVIDER, { manual: true });
+    // The previous key is still in its grace period: the run ends "skipped" (a 409 to the operator).
+    await assert.rejects(service.rotate(PROVIDER, { manual: true }), (e: { code?: string }) => e.code === "conflict");
+    const lease = await lock.tryAcquire(`rotation:${PROVIDER}`, 60_000);
+    await assert.rejects(service.rotate(PROVIDER, { manual: true }), (e: { code?: string }) => e.code === "conflict");
+    await lease?.release();
+    assert.deepEqual(
+      (await t.points("token_broker.rotation.runs")).map((p) => [p.attributes.outcome, p.value]),
+      [
+        ["rotated", 1],
+        ["skipped", 1],
+      ],
+    );
+    const runs = t.spans().filter((s) => s.name === "token_broker.rotation.run");
+    assert.deepEqual(
+      runs.map((s) => s.attributes["error.type"]),
+      [undefined, "conflict", "conflict"],
     );
   });
 });

@@ -6,6 +6,7 @@ import { MemoryLogger } from "../../../shared/log/logger.js";
 import { UpstreamCaller } from "../../../shared/upstream/upstream-caller.js";
 import { UpstreamFailure } from "../../../shared/upstream/upstream-failure.js";
 import { rejectsWith } from "../../support/assertions.js";
+import { inMemoryTelemetry } from "../../support/in-memory-telemetry.js";
 import { ManualClock } from "../../support/manual-clock.js";
 
 const POLICY: UpstreamPolicy = {
@@ -293,5 +294,49 @@ describe("UpstreamCaller", () => {
       ],
     );
     assert.ok(!logger.lines.some((l) => l.includes(canary)));
+  });
+});
+
+describe("UpstreamCaller telemetry", () => {
+  it("one span per partner call, one child per attempt with its number and why the previous failed", async () => {
+    const t = inMemoryTelemetry();
+    const clock = new ManualClock();
+    const caller = new UpstreamCaller("acme", POLICY, { clock, sleeper: clock, random: () => 0.5, logger: new MemoryLogger(), telemetry: t.telemetry });
+    assert.equal(await caller.run(script(transient(), "token")), "token");
+    const attempts = t.spans().filter((s) => s.name === "token_broker.partner.attempt");
+    const call = t.spans().find((s) => s.name === "token_broker.partner.fetch");
+    assert.deepEqual(
+      attempts.map((s) => [s.attributes.attempt, s.attributes["retry.reason"], s.parentSpanContext?.spanId]),
+      [
+        [1, undefined, call?.spanContext().spanId],
+        [2, "transient: HTTP 503", call?.spanContext().spanId],
+      ],
+    );
+    assert.equal(attempts[0]?.attributes["error.type"], "UpstreamFailure");
+    assert.equal(call?.attributes.outcome, "success");
+    assert.deepEqual(
+      (await t.points("token_broker.partner.fetch.failures")).map((p) => [p.attributes.kind, p.value]),
+      [["transient", 1]],
+    );
+    const duration = await t.points("token_broker.partner.fetch.duration");
+    assert.deepEqual(duration.map((p) => [p.attributes.outcome, (p.value as { count: number }).count]), [["success", 1]]);
+  });
+
+  it("counts calls refused by the open circuit and reports the circuit and Retry-After", async () => {
+    const t = inMemoryTelemetry();
+    const clock = new ManualClock();
+    const caller = new UpstreamCaller("acme", { ...POLICY, maxAttempts: 1 }, { clock, sleeper: clock, random: () => 0.5, logger: new MemoryLogger(), telemetry: t.telemetry });
+    await rejectsWith(caller.run(script(transient())), "upstream_unavailable");
+    await rejectsWith(caller.run(script(transient(7))), "upstream_unavailable");
+    assert.equal(caller.throttledForMs(), 7000);
+    clock.advance(8000);
+    await rejectsWith(caller.run(script("never")), "upstream_unavailable");
+    const failures = await t.points("token_broker.partner.fetch.failures");
+    assert.deepEqual(failures.map((p) => [p.attributes.kind, p.value]), [
+      ["transient", 2],
+      ["circuit_open", 1],
+    ]);
+    const outcomes = (await t.points("token_broker.partner.fetch.duration")).map((p) => p.attributes.outcome);
+    assert.deepEqual(outcomes, ["upstream_unavailable"]);
   });
 });
