@@ -94,6 +94,7 @@ describe("a fleet of broker processes sharing one Redis", { skip }, () => {
         for (const provider of Object.values<any>(raw.providers)) provider.upstream = { ...SHORT_UPSTREAM };
         // The sandbox partner shares this test process with a hundred callers: 3 s (the lease stays at its 5 s floor).
         raw.providers[REJECTED].upstream.timeoutMs = 3000;
+        raw.providers[REJECTED].upstream.deadlineMs = 3000;
         // Keys propagate instantly in the sandbox; keep verification quick.
         raw.providers.silverflow.rotation.verify = { attempts: 3, delayMs: 100 };
       },
