@@ -2,6 +2,8 @@ import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } f
 import type { Clock, Sleeper } from "../clock.js";
 import type { FetchLike } from "../http/fetch-like.js";
 import { errorFields, type Logger } from "../log/logger.js";
+import { readBodyText } from "../http/bounded-body.js";
+import { UpstreamFailure } from "../upstream/upstream-failure.js";
 
 export interface IssuerKeysOptions {
   /** Key of the issuer in the configuration, for logs. */
@@ -187,26 +189,12 @@ class JwksFetchError extends Error {
   override readonly name = "JwksFetchError";
 }
 
-/** Reads at most `maxBytes` of a body and aborts past it: a giant answer is never buffered. */
+/** The one bounded body reader (shared/http/bounded-body.ts); past the limit, a failed fetch like any other. */
 async function readTextLimited(response: Response, maxBytes: number): Promise<string> {
-  const declared = Number(response.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    await response.body?.cancel().catch(() => undefined);
-    throw new JwksFetchError(`larger than ${maxBytes} bytes`);
+  try {
+    return await readBodyText(response, maxBytes);
+  } catch (error) {
+    if (error instanceof UpstreamFailure) throw new JwksFetchError(`larger than ${maxBytes} bytes`);
+    throw error;
   }
-  const reader = response.body?.getReader();
-  if (reader === undefined) return "";
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw new JwksFetchError(`larger than ${maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  return new TextDecoder().decode(Buffer.concat(chunks));
 }
