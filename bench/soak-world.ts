@@ -28,6 +28,7 @@ export async function startSoakWorld(edit: (raw: Record<string, any>) => void): 
     broker = await spawnBrokerProcess(
       {
         ...withDevCa(process.env, tls),
+        ...env.appSettings,
         BROKER_CONFIG: env.configPath,
         KEY_VAULT_URL: undefined,
         REDIS_URL: undefined,
