@@ -23,7 +23,10 @@ export class ManagedIdentityAssertions {
   async assertion(federation: FederationConfig): Promise<string> {
     const key = federation.managedIdentityClientId ?? "";
     let credential = this.credentials.get(key);
-    if (!credential) this.credentials.set(key, (credential = this.factory(federation.managedIdentityClientId)));
+    if (!credential) {
+      credential = this.factory(federation.managedIdentityClientId);
+      this.credentials.set(key, credential);
+    }
     try {
       const token = await credential.getToken(`${federation.audience}/.default`);
       if (!token?.token) throw new Error("no token");
