@@ -82,20 +82,20 @@ export class UpstreamCaller {
     const onAbort = () => controller.abort(outer?.reason);
     if (outer?.aborted) onAbort();
     outer?.addEventListener("abort", onAbort, { once: true });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        // Reject first: aborting makes fetch reject synchronously, and that would win the race as a
-        // plain "network error".
-        reject(new UpstreamFailure("transient", `timed out after ${this.policy.timeoutMs} ms`));
-        controller.abort(new Error("timeout"));
-      }, this.policy.timeoutMs);
-      timer.unref?.();
+    const timer = new AbortController();
+    let timedOut = false;
+    const timeout = this.deps.sleeper.sleep(this.policy.timeoutMs, timer.signal).then(() => {
+      timedOut = true;
+      throw new UpstreamFailure("transient", `timed out after ${this.policy.timeoutMs} ms`);
     });
+    timeout.catch(() => undefined);
     try {
       return await Promise.race([attempt(controller.signal), timeout]);
     } finally {
-      clearTimeout(timer);
+      timer.abort(new Error("done"));
+      // Aborted only once the race is settled: fetch rejects at once on abort, and that would win
+      // the race as a plain "network error".
+      if (timedOut) controller.abort(new Error("timeout"));
       outer?.removeEventListener("abort", onAbort);
     }
   }

@@ -9,7 +9,7 @@ import { OAuth2Source } from "../../../shared/providers/oauth2-source.js";
 import { UpstreamCaller } from "../../../shared/upstream/upstream-caller.js";
 import { TokenEndpointServer } from "../../fakes/token-endpoint-server.js";
 import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
-import { rejectsWith } from "../../support/assertions.js";
+import { rejectsWith, until } from "../../support/assertions.js";
 import { ManualClock } from "../../support/manual-clock.js";
 
 
@@ -218,7 +218,10 @@ describe("OAuth2Source", () => {
   it("reports a timeout as upstream_unavailable", async (t) => {
     const h = await harness(t, { upstream: { timeoutMs: 100, maxAttempts: 1 } });
     h.server.enqueue({ delayMs: 2000 });
-    const error = await rejectsWith(h.issue(), "upstream_unavailable");
+    const issuing = h.issue();
+    await until(() => h.server.requests.length === 1, "the token request reached the endpoint");
+    h.clock.advance(100);
+    const error = await rejectsWith(issuing, "upstream_unavailable");
     assert.match(error.detail, /timed out/);
   });
 

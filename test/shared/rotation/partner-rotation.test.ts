@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { MAX_VERIFY_WAIT_MS, RotationSchema } from "../../../shared/config/rotation-schema.js";
 import { basicHeader } from "../../../shared/rotation/key-api.js";
+import { until } from "../../support/assertions.js";
 import { Crash, HOUR, JOURNAL, KEY_SECRET, MARKER, PROVIDER, World, phaseIs, startPartnerServer, type CrashRule, type WorldOptions } from "./rotation-harness.js";
 
 let server: Awaited<ReturnType<typeof startPartnerServer>>;
@@ -182,7 +183,11 @@ describe("partner-api rotation (Silverflow sandbox)", () => {
   test("a create that commits but never answers (commit-then-hang) leaves no orphan and is retried next run", async () => {
     const world = dueWorld();
     world.sandbox.faults.push({ op: "create", kind: "commit-then-hang" });
-    const first = await world.service().maintain(PROVIDER);
+    const maintaining = world.service().maintain(PROVIDER);
+    // The create hangs; the per-attempt timeout (400 ms in the harness) then passes on the clock.
+    await until(() => world.sandbox.requests.create === 1, "the create reached the partner");
+    world.clock.advance(400);
+    const first = await maintaining;
     assert.equal(first.outcome, "failed");
     assert.equal(first.error?.code, "upstream_unavailable");
     assert.equal(world.sandbox.requests.create, 1, "a create is never retried blindly");

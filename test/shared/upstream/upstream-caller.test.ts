@@ -128,12 +128,21 @@ describe("UpstreamCaller", () => {
     assert.equal(caller.breaker.state, "closed");
   });
 
+  it("times attempts with the injected sleeper: while the clock stands still no attempt times out", async () => {
+    const { caller, clock } = setup({ timeoutMs: 20, maxAttempts: 1 });
+    // Slower in real time than the timeout, but no time passes on the clock.
+    const slow = () => new Promise<string>((resolve) => setTimeout(() => resolve("answer"), 60));
+    assert.equal(await caller.run(slow), "answer");
+    assert.equal(clock.pendingTimers, 0, "the timeout's timer is cancelled once the attempt settles");
+  });
+
   it("aborts an attempt that exceeds the timeout and reports upstream_unavailable", async () => {
-    const { caller } = setup({ timeoutMs: 20, maxAttempts: 2 });
+    const { caller, clock } = setup({ timeoutMs: 20, maxAttempts: 2 });
     const signals: AbortSignal[] = [];
-    // Like a hung socket, the pending attempt holds the event loop open (the caller's own timer is unref'd).
+    // Like a hung socket, the pending attempt holds the event loop open; 20 ms then pass on the clock.
     const hang = (signal: AbortSignal) => {
       signals.push(signal);
+      setImmediate(() => clock.advance(20));
       const socket = setInterval(() => {}, 1000);
       return new Promise<never>((_, reject) =>
         signal.addEventListener("abort", () => {
