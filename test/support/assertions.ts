@@ -11,15 +11,3 @@ export async function rejectsWith(promise: Promise<unknown>, code: string): Prom
   assert.equal(error.code, code);
   return error;
 }
-
-/**
- * Waits, turn by turn of the event loop, until `condition` holds: for a test that must act (move
- * its manual clock) once a request has reached a fake. Not a timing assertion: the bound only
- * turns a condition that never comes into a clear failure instead of a hung test.
- */
-export async function until(condition: () => boolean, what: string, maxTurns = 100_000): Promise<void> {
-  for (let turn = 0; !condition(); turn++) {
-    if (turn >= maxTurns) assert.fail(`never happened: ${what}`);
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-}

@@ -16,7 +16,7 @@ import {
 import { UpstreamCaller } from "../../../shared/upstream/upstream-caller.js";
 import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
-import { until } from "../../support/assertions.js";
+import { waitUntil } from "../../support/wait-until.js";
 import { ManualClock } from "../../support/manual-clock.js";
 import { selfSignedClientCertificate } from "../../support/client-certificate.js";
 
@@ -216,7 +216,7 @@ describe("EntraSource with the real Azure Identity credentials", () => {
     const abandoned = once(authority.events, "abandoned", { signal: AbortSignal.timeout(3000) });
     const h = harness({ upstream: { maxAttempts: 1, timeoutMs: 150 } });
     const issuing = issue(h);
-    await until(() => authority.faults.length === 0, "the token request reached the authority");
+    await waitUntil(() => authority.faults.length === 0, "the token request reached the authority");
     h.clock.advance(150);
     await assert.rejects(issuing, (e: unknown) => e instanceof BrokerError && e.code === "upstream_unavailable" && /timed out/.test(e.detail));
     // MSAL does not pass the abort signal down; without the recorder policy the request would linger.

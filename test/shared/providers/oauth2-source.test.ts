@@ -9,7 +9,8 @@ import { OAuth2Source } from "../../../shared/providers/oauth2-source.js";
 import { UpstreamCaller } from "../../../shared/upstream/upstream-caller.js";
 import { TokenEndpointServer } from "../../fakes/token-endpoint-server.js";
 import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
-import { rejectsWith, until } from "../../support/assertions.js";
+import { rejectsWith } from "../../support/assertions.js";
+import { waitUntil } from "../../support/wait-until.js";
 import { ManualClock } from "../../support/manual-clock.js";
 
 
@@ -219,7 +220,7 @@ describe("OAuth2Source", () => {
     const h = await harness(t, { upstream: { timeoutMs: 100, maxAttempts: 1 } });
     h.server.enqueue({ delayMs: 2000 });
     const issuing = h.issue();
-    await until(() => h.server.requests.length === 1, "the token request reached the endpoint");
+    await waitUntil(() => h.server.requests.length === 1, "the token request reached the endpoint");
     h.clock.advance(100);
     const error = await rejectsWith(issuing, "upstream_unavailable");
     assert.match(error.detail, /timed out/);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { MAX_VERIFY_WAIT_MS, RotationSchema } from "../../../shared/config/rotation-schema.js";
 import { basicHeader } from "../../../shared/rotation/key-api.js";
-import { until } from "../../support/assertions.js";
+import { waitUntil } from "../../support/wait-until.js";
 import { Crash, HOUR, JOURNAL, KEY_SECRET, MARKER, PROVIDER, World, phaseIs, startPartnerServer, type CrashRule, type WorldOptions } from "./rotation-harness.js";
 
 let server: Awaited<ReturnType<typeof startPartnerServer>>;
@@ -185,7 +185,7 @@ describe("partner-api rotation (Silverflow sandbox)", () => {
     world.sandbox.faults.push({ op: "create", kind: "commit-then-hang" });
     const maintaining = world.service().maintain(PROVIDER);
     // The create hangs; the per-attempt timeout (400 ms in the harness) then passes on the clock.
-    await until(() => world.sandbox.requests.create === 1, "the create reached the partner");
+    await waitUntil(() => world.sandbox.requests.create === 1, "the create reached the partner");
     world.clock.advance(400);
     const first = await maintaining;
     assert.equal(first.outcome, "failed");
