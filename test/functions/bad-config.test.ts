@@ -17,13 +17,15 @@ import { WorkerIndexingError } from "../../dev/host/worker-indexing.js";
  * registered, naming every bad field and no value.
  */
 const CANARY = "CANARY-bad-config-9d2f";
+/** Where the unknown grant lands: after the demo caller's own grants. */
+const GHOST_INDEX = JSON.parse(readFileSync("dev/demo/broker.config.json", "utf8")).callers["orders-service"].providers.length;
 const BAD_FIELDS = [
   "providers.flowe.kind",
   "providers.ayyeka.clientAuth",
   "providers.phixflow.key.secret",
   "issuers.demo.audience",
   "secrets.cacheTtlSec",
-  "callers.orders-service.providers.4",
+  `callers.orders-service.providers.${GHOST_INDEX}`,
 ];
 
 let dir: string;
@@ -96,7 +98,7 @@ describe("a bad configuration", () => {
 test("a good configuration indexes every function through package.json main, runtime.js and system.js included", async () => {
   const outcome = await indexLikeWorker(goodConfig);
   assert.equal(outcome.error, null);
-  assert.deepEqual(outcome.registered.sort(), ["health", "maintenance", "ops-refresh", "ops-rotate", "ops-status", "token"]);
+  assert.deepEqual(outcome.registered.sort(), ["health", "jwks", "maintenance", "ops-refresh", "ops-rotate", "ops-status", "token"]);
 });
 
 async function indexLikeWorker(config: string): Promise<{ registered: string[]; error: string | null }> {
