@@ -14,8 +14,8 @@ import { fileURLToPath } from "node:url";
  * export happens during the load.
  */
 const args = process.argv.slice(2);
-const rounds = Number(valueOf("--rounds") ?? 15);
-const baseline = valueOf("--baseline");
+const rounds = Number(flagValue("--rounds") ?? 15);
+const baseline = flagValue("--baseline");
 const here = dirname(fileURLToPath(import.meta.url));
 const app = resolve(here, "..", "..");
 const loader = join(here, "load-app.js");
@@ -69,7 +69,7 @@ for (const v of variants) {
   );
 }
 
-function valueOf(flag: string): string | undefined {
+function flagValue(flag: string): string | undefined {
   const i = args.indexOf(flag);
   return i >= 0 ? args[i + 1] : undefined;
 }

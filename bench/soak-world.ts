@@ -47,7 +47,10 @@ export async function startSoakWorld(edit: (raw: Record<string, any>) => void): 
     broker,
     async get(path, caller) {
       let token = tokens.get(caller);
-      if (!token) tokens.set(caller, (token = await env.issuer.mint(caller, { ttlSec: 3600 })));
+      if (!token) {
+        token = await env.issuer.mint(caller, { ttlSec: 3600 });
+        tokens.set(caller, token);
+      }
       const response = await fetch(broker.url + path, { headers: { authorization: `Bearer ${token}` } });
       await response.arrayBuffer();
       return response.status;

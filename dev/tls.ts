@@ -51,11 +51,11 @@ export function withDevCa(env: NodeJS.ProcessEnv, tls: DevTls): NodeJS.ProcessEn
 }
 
 async function generate(): Promise<{ ca: string; cert: string; key: string }> {
-  x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+  x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
   const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
   const now = new Date(Date.UTC(new Date().getUTCFullYear(), 0, 1));
   const notAfter = new Date(now.getTime() + 5 * 365 * 86_400_000);
-  const caKeys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as CryptoKeyPair;
+  const caKeys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
   const caCert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
     name: "CN=Token Broker Dev CA",
@@ -69,7 +69,7 @@ async function generate(): Promise<{ ca: string; cert: string; key: string }> {
       await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
     ],
   });
-  const leafKeys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as CryptoKeyPair;
+  const leafKeys = (await webcrypto.subtle.generateKey(alg, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
   const leaf = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     subject: "CN=localhost",

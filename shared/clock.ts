@@ -16,3 +16,10 @@ export interface Sleeper {
 }
 
 export type Random = () => number;
+
+/** The one way the broker writes an instant: ISO 8601 in UTC; an absent instant stays absent. */
+export function iso(ms: number): string;
+export function iso(ms: number | undefined): string | undefined;
+export function iso(ms: number | undefined): string | undefined {
+  return ms === undefined ? undefined : new Date(ms).toISOString();
+}

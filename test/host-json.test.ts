@@ -19,6 +19,6 @@ test("Application Insights sampling never drops the broker's log lines, audit re
 test("the host keeps the console category at Information, where every stdout line is logged", () => {
   const levels: Record<string, string> = host.logging?.logLevel ?? {};
   const order = ["Trace", "Debug", "Information", "Warning", "Error", "Critical", "None"];
-  const level = levels["Host.Function.Console"] ?? levels["Host.Function"] ?? levels["Host"] ?? levels.default ?? "Information";
+  const level = levels["Host.Function.Console"] ?? levels["Host.Function"] ?? levels.Host ?? levels.default ?? "Information";
   assert.ok(order.indexOf(level) <= order.indexOf("Information"), `Host.Function.Console at ${level}`);
 });

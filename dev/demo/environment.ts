@@ -35,6 +35,7 @@ export interface DemoEnvironmentOptions {
   sandboxPort?: number;
   issuerDir?: string;
   /** Edit the raw demo config before it is written (tests: shorter lifetimes, extra providers...). */
+  // biome-ignore lint/suspicious/noExplicitAny: edits the raw config JSON before the schema has typed it.
   edit?: (raw: Record<string, any>) => void;
 }
 

@@ -73,7 +73,11 @@ export async function spawnBrokerProcess(env: Record<string, string | undefined>
     carry.rest = parts.pop() ?? "";
     for (const line of parts) {
       lines.push(line);
-      for (const w of waiters) if (w.match.test(line)) (waiters.delete(w), w.resolve(line));
+      for (const w of waiters) {
+        if (!w.match.test(line)) continue;
+        waiters.delete(w);
+        w.resolve(line);
+      }
     }
   };
   const out = { rest: "" };
@@ -107,8 +111,17 @@ export async function spawnBrokerProcess(env: Record<string, string | undefined>
       const found = lines.find((l) => match.test(l));
       if (found) return resolve(found);
       const poll = options.logFile !== undefined ? setInterval(pump, LOG_FILE_POLL_MS) : undefined;
-      const done = () => (clearTimeout(timer), clearInterval(poll));
-      const waiter = { match, resolve: (l: string) => (done(), resolve(l)) };
+      const done = () => {
+        clearTimeout(timer);
+        clearInterval(poll);
+      };
+      const waiter = {
+        match,
+        resolve: (l: string) => {
+          done();
+          resolve(l);
+        },
+      };
       const timer = setTimeout(() => {
         waiters.delete(waiter);
         clearInterval(poll);

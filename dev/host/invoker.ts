@@ -47,8 +47,8 @@ export class Invoker {
     };
     for (const hook of hooks.preInvocation) await hook.callback(pre);
 
-    let result: unknown = undefined;
-    let error: unknown = undefined;
+    let result: unknown;
+    let error: unknown;
     try {
       result = await pre.functionCallback(...pre.inputs, context);
     } catch (err) {

@@ -168,7 +168,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       }
       const body = await readBody(req);
       if (body === TOO_LARGE) return writeProblem(res, "payload_too_large", "The request body is too large.", { connection: "close" });
-      let request;
+      let request: ReturnType<typeof toHttpRequest>;
       try {
         request = toHttpRequest(req, body, found.params, origin);
       } catch {

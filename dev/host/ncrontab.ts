@@ -42,7 +42,7 @@ export function parseNcrontab(expression: string): CronSchedule {
   if (fields.length !== 6) {
     throw new Error(
       `invalid NCRONTAB expression "${expression}": expected 6 fields ` +
-        `"{second} {minute} {hour} {day} {month} {day-of-week}", got ${fields.length}`,
+        `"{second} {minute} {hour} {day} {month} {day-of-week}", got ${fields.length}${hintFor(expression, fields.length)}`,
     );
   }
   const [sec, min, hour, day, month, weekday] = fields as [string, string, string, string, string, string];
@@ -129,6 +129,15 @@ export function parseNcrontab(expression: string): CronSchedule {
   // A schedule that can never fire (e.g. "0 0 0 31 2 *") is a configuration error: fail at parse time.
   schedule.next(new Date(Date.UTC(2000, 0, 1)));
   return schedule;
+}
+
+/** Why a near miss is refused: forms Azure reads differently or not at all on the app's plan. */
+function hintFor(expression: string, count: number): string {
+  if (/^\s*(\d+\.)?\d{1,2}:\d{2}(:\d{2})?\s*$/.test(expression)) {
+    return "; a TimeSpan schedule (hh:mm:ss) runs only on App Service plans, not on the Flex Consumption plan the app targets, and the local host does not emulate it";
+  }
+  if (count === 5) return "; a five-field Unix cron lacks the leading {second} field (prefix it with 0)";
+  return "";
 }
 
 /** allowed[v] === true for every allowed value v. */

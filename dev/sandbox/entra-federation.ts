@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { decodeJwt, jwtVerify, SignJWT } from "jose";
+import { decodeJwt, jwtVerify, SignJWT, type CryptoKey } from "jose";
 
 /**
  * Workload identity federation in the sandbox tenant: the App Service managed identity endpoint

@@ -1,4 +1,4 @@
-import type { Clock } from "../clock.js";
+import { type Clock, iso } from "../clock.js";
 import type { BrokerConfig } from "../config/schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
 import { providerLabel, UNKNOWN_PROVIDER_DETAIL } from "../http/provider-label.js";
@@ -212,8 +212,4 @@ export class AdminService {
     const label = provider === undefined ? undefined : providerLabel(provider, this.deps.config.providers);
     this.deps.logger.log("info", "admin_action", { ...refusal, caller, action, provider: label, outcome, fingerprint });
   }
-}
-
-function iso(ms: number | undefined): string | undefined {
-  return ms === undefined ? undefined : new Date(ms).toISOString();
 }

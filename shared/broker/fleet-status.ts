@@ -214,7 +214,10 @@ function mergeProvider(provider: string, needsAttention: boolean, live: Heartbea
       if (p.last_error.at > (p.last_refresh_at ?? 0)) failing = true;
       if (lastError === undefined || p.last_error.at > lastError.at) lastError = { ...p.last_error, instance: beat.instance };
     }
-    if (p.circuit !== undefined) (openOn ??= []).push(beat.instance);
+    if (p.circuit !== undefined) {
+      openOn ??= [];
+      openOn.push(beat.instance);
+    }
   }
 
   const states: StatusState[] = [validOn > 0 ? "valid" : expiresAt !== undefined ? "expired" : "cold"];

@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from "node:fs";
-import { z } from "zod";
+import type { z } from "zod";
 import { crossFieldProblems } from "./cross-field.js";
 import { ConfigSchema, type BrokerConfig } from "./schema.js";
 import { formatPath, scanJson } from "./strict-json.js";

@@ -100,7 +100,9 @@ export function capFields(fields: LogFields): LogFields {
       cut = value.slice(0, MAX_LOG_LIST_ENTRIES).map(capString);
       if (value.length > MAX_LOG_LIST_ENTRIES) cut.push(`…(+${value.length - MAX_LOG_LIST_ENTRIES} more)`);
     }
-    if (cut !== value) (capped ??= { ...fields })[name] = cut;
+    if (cut === value) continue;
+    capped ??= { ...fields };
+    capped[name] = cut;
   }
   return capped ?? fields;
 }

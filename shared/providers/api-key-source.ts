@@ -8,6 +8,7 @@ import { SourceCacheKeys } from "./cache-key.js";
 import type { IssuedCredential, PreparedSource, TokenSource } from "./credential.js";
 import { assertHeaderValue, resolveHeaders } from "./headers.js";
 import { parseApiKeyPayload } from "./secret-payloads.js";
+import { hasControlCharacter } from "../http/header-safe.js";
 
 export interface ApiKeySourceDeps {
   name: string;
@@ -93,7 +94,7 @@ function basicCredential(secretValue: string, secretName: string): StaticCredent
     // RFC 7617 §2: the user-id cannot contain a colon; the partner would split it differently.
     throw new BrokerError("secret_unavailable", `Secret "${secretName}" holds a key id containing ":", which Basic auth cannot carry.`);
   }
-  if (/[\x00-\x1f\x7f]/.test(payload.id + payload.secret)) {
+  if (hasControlCharacter(payload.id + payload.secret)) {
     throw new BrokerError("secret_unavailable", `Secret "${secretName}" holds a key id or secret with control characters.`);
   }
   return {

@@ -13,6 +13,7 @@ import { SourceCacheKeys } from "./cache-key.js";
 import type { IssuedCredential, IssueOptions, PreparedSource, TokenSource } from "./credential.js";
 import { resolveHeaders } from "./headers.js";
 import type { ManagedIdentityAssertions } from "./managed-identity-assertions.js";
+import { hasControlCharacter } from "../http/header-safe.js";
 
 type AdditionalPolicy = NonNullable<ClientSecretCredentialOptions["additionalPolicies"]>[number];
 type PipelinePolicy = AdditionalPolicy["policy"];
@@ -171,7 +172,7 @@ export class EntraSource implements TokenSource {
     } catch (error) {
       throw classifyEntraError(error, recorder.last, this.provider);
     }
-    if (!token?.token || /[\x00-\x1f\x7f]/.test(token.token)) {
+    if (!token?.token || hasControlCharacter(token.token)) {
       throw new UpstreamFailure("invalid", "no usable access token", { status: recorder.last?.status });
     }
     assertTokenSize(token.token, config.upstream.maxTokenBytes, recorder.last?.status);

@@ -11,6 +11,8 @@ import { failureForStatus, parseRetryAfter, UpstreamFailure } from "../upstream/
 import { SourceCacheKeys } from "./cache-key.js";
 import type { IssuedCredential, IssueOptions, PreparedSource, TokenSource } from "./credential.js";
 import { resolveHeaders } from "./headers.js";
+import { HEADER_SAFE } from "../http/header-safe.js";
+import { readPath } from "../json/read-path.js";
 
 export interface HttpTokenSourceDeps {
   name: string;
@@ -23,7 +25,7 @@ export interface HttpTokenSourceDeps {
   auth: TokenSource;
 }
 
-const TokenValueSchema = z.string().min(1).regex(/^[^\x00-\x1f\x7f]+$/);
+const TokenValueSchema = z.string().min(1).regex(HEADER_SAFE);
 const LifetimeSchema = z.union([z.number(), z.string()]).optional();
 
 /**
@@ -118,19 +120,6 @@ export class HttpTokenSource implements TokenSource {
       fingerprint: fingerprint(token.data),
     };
   }
-}
-
-/**
- * Reads a dotted path ("data.token") through own properties only, so a configured path can never
- * reach into prototypes.
- */
-export function readPath(value: unknown, path: string): unknown {
-  let current = value;
-  for (const segment of path.split(".")) {
-    if (current === null || typeof current !== "object" || !Object.hasOwn(current, segment)) return undefined;
-    current = (current as Record<string, unknown>)[segment];
-  }
-  return current;
 }
 
 /** Sets a header, dropping any configured header of the same name in another case. */

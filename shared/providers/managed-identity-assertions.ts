@@ -28,7 +28,10 @@ export class ManagedIdentityAssertions {
   async assertion(federation: FederationConfig): Promise<string> {
     const key = federation.managedIdentityClientId ?? "";
     let credential = this.credentials.get(key);
-    if (!credential) this.credentials.set(key, (credential = Promise.resolve(this.factory(federation.managedIdentityClientId))));
+    if (!credential) {
+      credential = Promise.resolve(this.factory(federation.managedIdentityClientId));
+      this.credentials.set(key, credential);
+    }
     try {
       const token = await (await credential).getToken(`${federation.audience}/.default`);
       if (!token?.token) throw new Error("no token");

@@ -41,7 +41,13 @@ export async function prepareOAuth2ClientAuth(config: OAuth2ProviderConfig, deps
   const id = clientId.value;
   switch (config.clientAuth) {
     case "client_secret_basic":
-      return { versions, fetch, apply: (headers) => void (headers.Authorization = basicClientAuth(id, clientSecret!.value)) };
+      return {
+        versions,
+        fetch,
+        apply: (headers) => {
+          headers.Authorization = basicClientAuth(id, clientSecret!.value);
+        },
+      };
     case "client_secret_post":
       return {
         versions,

@@ -2,9 +2,7 @@ import { z } from "zod";
 import type { Clock } from "../clock.js";
 import type { OAuth2ProviderConfig } from "../config/schema.js";
 import { assertTokenSize, readBodyText, readErrorText } from "../http/bounded-body.js";
-import type { FetchLike } from "../http/fetch-like.js";
 import { fingerprint } from "../log/fingerprint.js";
-import type { SecretStore } from "../secrets/secret-store.js";
 import { resolveExpiry } from "../tokens/expiry.js";
 import type { UpstreamCaller } from "../upstream/upstream-caller.js";
 import { failureForStatus, parseRetryAfter, UpstreamFailure } from "../upstream/upstream-failure.js";
@@ -12,6 +10,7 @@ import { SourceCacheKeys } from "./cache-key.js";
 import type { IssuedCredential, IssueOptions, PreparedSource, TokenSource } from "./credential.js";
 import { resolveHeaders } from "./headers.js";
 import { prepareOAuth2ClientAuth, type OAuth2ClientAuth, type OAuth2ClientAuthDeps } from "./oauth2-client-auth.js";
+import { HEADER_SAFE } from "../http/header-safe.js";
 
 export interface OAuth2SourceDeps extends OAuth2ClientAuthDeps {
   name: string;
@@ -21,8 +20,6 @@ export interface OAuth2SourceDeps extends OAuth2ClientAuthDeps {
   caller: UpstreamCaller;
 }
 
-/** No CR/LF/NUL or other control characters: the token ends up in a header the caller sends. */
-const HEADER_SAFE = /^[^\x00-\x1f\x7f]+$/;
 /** RFC 9110 token: what an auth-scheme name may be. */
 const AUTH_SCHEME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 

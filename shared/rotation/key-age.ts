@@ -1,3 +1,4 @@
+import { iso } from "../clock.js";
 import type { RotationConfig } from "../config/rotation-schema.js";
 import type { RotationStatus } from "./rotation-types.js";
 
@@ -15,8 +16,4 @@ export function keyAge(createdOn: number, now: number, rotation: RotationConfig)
     age.stale = now - createdOn > rotation.maxAgeDays * 86_400_000;
   }
   return age;
-}
-
-export function iso(ms: number): string {
-  return new Date(ms).toISOString();
 }

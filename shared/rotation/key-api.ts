@@ -8,6 +8,7 @@ import type { FetchLike } from "../http/fetch-like.js";
 import type { Logger } from "../log/logger.js";
 import { UpstreamCaller } from "../upstream/upstream-caller.js";
 import { UpstreamFailure, parseRetryAfter } from "../upstream/upstream-failure.js";
+import { readPath } from "../json/read-path.js";
 
 /** A partner API key as Basic credentials (RFC 7617: id is the user, secret the password). */
 export interface KeyCredential {
@@ -98,7 +99,7 @@ export class PartnerKeyApi {
         keys.push(key);
       }
       if (!pagination) return keys;
-      const next = dig(answer.json, pagination.tokenField);
+      const next = readPath(answer.json, pagination.tokenField);
       if (next === undefined || next === null) return keys;
       if (typeof next !== "string" || next === "" || tokens.has(next)) throw this.unusable("list");
       if (page >= maxPages) {
@@ -110,7 +111,7 @@ export class PartnerKeyApi {
   }
 
   private parsePage(json: unknown): PartnerKey[] {
-    const items = ItemsSchema.safeParse(dig(json, this.spec.list.itemsField));
+    const items = ItemsSchema.safeParse(readPath(json, this.spec.list.itemsField));
     if (!items.success) throw this.unusable("list");
     return items.data.map((item) => {
       const id = NonEmpty.safeParse(item[this.spec.fields.id]);
@@ -210,14 +211,5 @@ function pagePath(path: string, pagination: KeyApiSpec["list"]["pagination"], to
   if (params.length === 0) return path;
   const query = params.map(([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`).join("&");
   return path + (path.includes("?") ? "&" : "?") + query;
-}
-
-function dig(value: unknown, dottedPath: string): unknown {
-  let current = value;
-  for (const part of dottedPath.split(".")) {
-    if (current === null || typeof current !== "object") return undefined;
-    current = (current as Record<string, unknown>)[part];
-  }
-  return current;
 }
 

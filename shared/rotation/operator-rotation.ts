@@ -1,3 +1,4 @@
+import { iso } from "../clock.js";
 import type { RotationConfig } from "../config/rotation-schema.js";
 import type { ApiKeyProviderConfig } from "../config/schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
@@ -14,7 +15,7 @@ import { LeasedWriter, NORMAL_WRITE } from "./leased-writer.js";
 import type { LockLease } from "./lock.js";
 import type { RotationPlan, RotationResult, RotationStatus } from "./rotation-types.js";
 import { parseStoredKey } from "./stored-key.js";
-import { iso, keyAge } from "./key-age.js";
+import { keyAge } from "./key-age.js";
 import type { PartnerPlatform } from "../platform.js";
 
 export interface OperatorRotationSettings {

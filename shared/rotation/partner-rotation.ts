@@ -1,6 +1,6 @@
 import { SPANS } from "../telemetry/instruments.js";
 import { noTelemetry, type Telemetry } from "../telemetry/telemetry.js";
-import type { Clock, Random, Sleeper } from "../clock.js";
+import { type Clock, iso, type Random, type Sleeper } from "../clock.js";
 import type { KeyApiSpec, RotationConfig } from "../config/rotation-schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
 import { fingerprint } from "../log/fingerprint.js";
@@ -12,7 +12,7 @@ import { CRITICAL_WRITE, LeaseLostError, LeasedWriter, NORMAL_WRITE, type WriteR
 import type { LockLease } from "./lock.js";
 import type { RotationPlan, RotationResult, RotationStatus } from "./rotation-types.js";
 import { KEY_ID_TAG, parseStoredKey, serializeStoredKey, type StoredKey } from "./stored-key.js";
-import { iso, keyAge } from "./key-age.js";
+import { keyAge } from "./key-age.js";
 
 export interface PartnerRotationSettings {
   provider: string;
@@ -540,5 +540,5 @@ function protectedIds(key: StoredKey, journal: PartnerJournal, tagged: Set<strin
 }
 
 function isOwnOrphan(key: PartnerKey, marker: string, protectedSet: Set<string>): boolean {
-  return key.name !== undefined && key.name.startsWith(marker) && !protectedSet.has(key.id);
+  return key.name?.startsWith(marker) === true && !protectedSet.has(key.id);
 }

@@ -1,23 +1,21 @@
 import { z } from "zod";
-import { BrokerError } from "../errors/broker-error.js";
+import { ApiKeyPayloadSchema, invalidKeySecret, parseKeySecret } from "../providers/secret-payloads.js";
 import type { SecretVersion } from "../secrets/secret-store.js";
+import { iso } from "../clock.js";
 
 /**
- * The key secret of a partner-api rotating provider: the api-key source reads `id` and `secret`
- * (and ignores the rest); rotation keeps the previous key next to the current one until it is
+ * The key secret of a partner-api rotating provider: the api-key source's payload (`id`, `secret`)
+ * plus rotation's bookkeeping. Rotation keeps the previous key next to the current one until it is
  * retired, so no instant exists where the only working key is held nowhere.
  */
 const IsoTime = z.iso.datetime({ offset: true });
 
 export const PreviousKeySchema = z.object({
-  id: z.string().min(1),
-  secret: z.string().min(1),
+  ...ApiKeyPayloadSchema.shape,
   retireAt: IsoTime,
 });
 
-export const StoredKeySchema = z.looseObject({
-  id: z.string().min(1),
-  secret: z.string().min(1),
+export const StoredKeySchema = ApiKeyPayloadSchema.extend({
   createdAt: IsoTime.optional(),
   rotationId: z.string().min(1).optional(),
   previous: PreviousKeySchema.optional(),
@@ -38,17 +36,8 @@ export interface StoredKey {
 export const KEY_ID_TAG = "keyId";
 
 export function parseStoredKey(secret: SecretVersion): StoredKey {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(secret.value);
-  } catch {
-    // No cause: V8's JSON error quotes the start of the input, i.e. the secret.
-    throw invalid(secret.name, "is not JSON");
-  }
-  const parsed = StoredKeySchema.safeParse(raw);
-  if (!parsed.success) throw invalid(secret.name, 'lacks valid fields "id" and "secret"');
-  const p = parsed.data;
-  if (p.id.includes(":")) throw invalid(secret.name, 'holds a key id containing ":"');
+  const p = parseKeySecret(secret.value, secret.name, StoredKeySchema, 'lacks valid fields "id" and "secret"');
+  if (p.id.includes(":")) throw invalidKeySecret(secret.name, 'holds a key id containing ":"');
   return {
     id: p.id,
     secret: p.secret,
@@ -65,14 +54,10 @@ export function serializeStoredKey(key: Omit<StoredKey, "version">): string {
   return JSON.stringify({
     id: key.id,
     secret: key.secret,
-    createdAt: new Date(key.createdAt).toISOString(),
+    createdAt: iso(key.createdAt),
     ...(key.rotationId === undefined ? {} : { rotationId: key.rotationId }),
     ...(key.previous === undefined
       ? {}
-      : { previous: { id: key.previous.id, secret: key.previous.secret, retireAt: new Date(key.previous.retireAt).toISOString() } }),
+      : { previous: { id: key.previous.id, secret: key.previous.secret, retireAt: iso(key.previous.retireAt) } }),
   });
-}
-
-function invalid(name: string, why: string): BrokerError {
-  return new BrokerError("secret_unavailable", `Secret "${name}" ${why}; expected {"id","secret"}.`);
 }

@@ -52,7 +52,10 @@ export class KeyVaultSigner implements AssertionSigner {
 
   async sign(key: SigningKeyRef, input: string): Promise<Uint8Array> {
     let client = this.crypto.get(key.kid);
-    if (!client) this.crypto.set(key.kid, (client = this.options.client.getCryptographyClient(this.options.keyName, { keyVersion: key.kid })));
+    if (!client) {
+      client = this.options.client.getCryptographyClient(this.options.keyName, { keyVersion: key.kid });
+      this.crypto.set(key.kid, client);
+    }
     const digest = createHash("sha256").update(input).digest();
     const result = await client.sign(key.alg, digest);
     return result.result;

@@ -42,12 +42,15 @@ export function planSigningKeys(versions: readonly KeyVersionInfo[], now: number
   const signingVersion = enabled[signingIndex];
   const publish: string[] = [];
   const retire: string[] = [];
-  enabled.forEach((v, i) => {
-    if (i <= signingIndex) return void publish.push(v.version);
+  for (const [i, v] of enabled.entries()) {
+    if (i <= signingIndex) {
+      publish.push(v.version);
+      continue;
+    }
     // Older than the signing version: in use until its successor has signed for inUseMs.
     const successor = enabled[i - 1]!;
     (signsFrom(successor) + policy.inUseMs > now ? publish : retire).push(v.version);
-  });
+  }
   const newest = enabled[0];
   const create = policy.intervalMs !== undefined && (newest === undefined || now - newest.createdOn >= policy.intervalMs);
   return { signing: signingVersion?.version, publish, create, retire };

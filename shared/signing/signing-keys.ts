@@ -1,5 +1,5 @@
 import type { KeyClient } from "@azure/keyvault-keys";
-import type { Clock } from "../clock.js";
+import { type Clock, iso } from "../clock.js";
 import type { BrokerConfig, OAuth2ProviderConfig, SigningKeyConfig } from "../config/schema.js";
 import { BrokerError } from "../errors/broker-error.js";
 import type { SecretStore } from "../secrets/secret-store.js";
@@ -135,7 +135,7 @@ export class SigningKeys {
             .sort((a, b) => b.createdOn - a.createdOn)
             .map((v) => ({
               kid: v.version,
-              created_at: new Date(v.createdOn).toISOString(),
+              created_at: iso(v.createdOn),
               age_days: Math.floor(((now - v.createdOn) / 86_400_000) * 10) / 10,
               state: v.version === plan.signing ? ("signing" as const) : v.createdOn > signingCreated ? ("next" as const) : ("previous" as const),
             })),

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { startDemoBroker, type DemoBroker } from "../support/demo-broker.js";
+import { jsonBody } from "../support/json-body.js";
 
 /** The `token-broker` command line (the package's bin) against the demo broker. */
 const run = promisify(execFile);
@@ -78,7 +79,7 @@ describe("token-broker command line", () => {
     assert.equal(checked.code, 0, checked.stderr);
     assert.match(checked.stdout, /^scope\s+api:\/\/p1-test\/\.default$/m);
     assert.match(checked.stdout, /^headers\s+\["AuthKey","Partner","Authorization"\]$/m);
-    const served = await (await demo.call("/api/token/flowe", { caller: "orders-service" })).json();
+    const served = await jsonBody(await demo.call("/api/token/flowe", { caller: "orders-service" }));
     for (const value of [served.access_token, ...Object.values<string>(served.headers)]) {
       if (value !== "acme-payments") assert.ok(!checked.stdout.includes(value), "a credential value was printed");
     }

@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { TokenBrokerClient, TokenBrokerError, type TokenBrokerEvent } from "@token-broker/client";
 import { secretCanaries } from "../support/canaries.js";
 import { startDemoBroker, type DemoBroker } from "../support/demo-broker.js";
+import { jsonBody } from "../support/json-body.js";
 
 /**
  * The client package against a real broker process (local Functions host, demo sandbox partners):
@@ -56,7 +57,7 @@ function newClient(options: { now?: () => number; events?: TokenBrokerEvent[] } 
       const res = await fetch(input, init);
       // Record what was served, for the canary checks, without consuming the caller's body.
       const copy = res.clone();
-      copy.json().then(
+      jsonBody(copy).then(
         (body: any) => {
           if (typeof body?.access_token === "string") served.add(body.access_token);
           for (const v of Object.values(body?.headers ?? {})) if (typeof v === "string") served.add(v);
@@ -183,7 +184,7 @@ describe("the rejected-credential path end to end", () => {
     const res = await client.fetch(REVOKED, siteUrl());
     const elapsedMs = performance.now() - started;
     assert.equal(res.status, 200, "retried with a fresh credential");
-    assert.ok(Array.isArray((await res.json()).items));
+    assert.ok(Array.isArray((await jsonBody(res)).items));
     assert.equal(sandbox.requests.siteRejected - rejectedBefore, 1, "one 401 from the partner");
     assert.equal(sandbox.tokenRequests - tokensBefore, 1, "one partner token request");
     const report = events.find((e) => e.type === "credential_rejected");
@@ -195,7 +196,7 @@ describe("the rejected-credential path end to end", () => {
     // Another replica of the service still holding the old credential reports it later: nothing is fetched.
     const response = await report401(old.fingerprint);
     assert.equal(response.status, 200);
-    const body = await response.json();
+    const body = await jsonBody(response);
     assert.equal(body.outcome, "already_replaced");
     assert.equal(body.fingerprint, fresh.fingerprint);
     assert.equal(sandbox.tokenRequests - tokensBefore, 1, "already_replaced makes no partner call");
@@ -223,21 +224,21 @@ describe("the rejected-credential path end to end", () => {
     const direct = await report401(current.fingerprint);
     assert.equal(direct.status, 429);
     assert.ok(Number(direct.headers.get("retry-after")) >= 1);
-    assert.equal((await direct.json()).code, "rate_limited");
+    assert.equal((await jsonBody(direct)).code, "rate_limited");
   });
 
   test("a fingerprint never served to the caller is a 400, a caller without the grant a 403, a bad body a 400", async () => {
     const tokensBefore = demo.env.sandbox.ayyeka.tokenRequests;
     const unknown = await report401("sha256:0123456789ab");
     assert.equal(unknown.status, 400);
-    assert.equal((await unknown.json()).code, "bad_request");
+    assert.equal((await jsonBody(unknown)).code, "bad_request");
     const current = await newClient().getCredential(REVOKED);
     const forbidden = await report401(current.fingerprint, "payments-service");
     assert.equal(forbidden.status, 403);
     for (const body of ["", "{", '{"fingerprint":"abc"}', '{"fingerprint":"sha256:0123456789ab","x":1}', "x".repeat(5000)]) {
       const res = await report401(undefined, ORDERS, body);
       assert.equal(res.status, 400, `body ${body.slice(0, 20)}`);
-      assert.equal((await res.json()).code, "bad_request");
+      assert.equal((await jsonBody(res)).code, "bad_request");
     }
     const anonymous = await fetch(`${demo.broker.url}/api/token/${REVOKED}/rejected`, { method: "POST", body: "{}" });
     assert.equal(anonymous.status, 401);

@@ -6,6 +6,7 @@ import { FLOWE } from "../../dev/sandbox/demo-identities.js";
 import { ensureDevTls } from "../../dev/tls.js";
 import { KeyVaultServer } from "../fakes/key-vault-server.js";
 import { startDemoBroker, type DemoBroker } from "../support/demo-broker.js";
+import { jsonBody } from "../support/json-body.js";
 
 /**
  * `client.tokenCredential(provider)` driving a real Azure SDK client: `SecretClient` against a
@@ -37,7 +38,7 @@ after(async () => {
 describe("client.tokenCredential() with an Azure SDK client", () => {
   test("SecretClient authenticates with the broker-issued token for the provider's scope", async () => {
     // The token the broker serves for this provider, checked against the partner authority: the only one the vault accepts.
-    const served = await (await demo.call(`/api/token/${SERVICE_BUS}`, { caller: "orders-service" })).json();
+    const served = await jsonBody(await demo.call(`/api/token/${SERVICE_BUS}`, { caller: "orders-service" }));
     assert.equal(served.scope, FLOWE.serviceBusScope, "the token response states the provider's scope");
     const claims = await demo.env.sandbox.authority.verifyAccessToken(served.access_token, { audience: "https://servicebus.azure.net", tenantId: FLOWE.tenantId });
     assert.ok(claims, "the broker's token is valid for the Service Bus audience");

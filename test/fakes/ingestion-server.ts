@@ -93,7 +93,7 @@ export class IngestionServer {
 
   private handle(req: IncomingMessage, res: ServerResponse, raw: Buffer): void {
     const url = new URL(req.url ?? "/", this.url);
-    if (req.method !== "POST" || url.pathname !== "/v2.1/track") return reply(res, 404, { error: "not found" });
+    if (req.method !== "POST" || url.pathname !== "/v2.1/track") return void reply(res, 404, { error: "not found" });
     const gzip = req.headers["content-encoding"] === "gzip";
     let body: string;
     let envelopes: Envelope[];
@@ -102,7 +102,7 @@ export class IngestionServer {
       envelopes = JSON.parse(body) as Envelope[];
       if (!Array.isArray(envelopes)) throw new TypeError("not an array");
     } catch {
-      return reply(res, 400, { itemsReceived: 0, itemsAccepted: 0, errors: [{ index: 0, statusCode: 400, message: "Invalid payload" }] });
+      return void reply(res, 400, { itemsReceived: 0, itemsAccepted: 0, errors: [{ index: 0, statusCode: 400, message: "Invalid payload" }] });
     }
     const authorization = req.headers.authorization;
     const token = /^Bearer (.+)$/.exec(authorization ?? "")?.[1];

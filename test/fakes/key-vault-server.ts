@@ -128,20 +128,20 @@ export class KeyVaultServer {
 
     if (req.headers.authorization === undefined) {
       this.bump("challenge");
-      return this.challenge(res);
+      return void this.challenge(res);
     }
     if (!authorized) {
       this.bump("unauthorized");
-      return this.challenge(res, 'error="invalid_token"');
+      return void this.challenge(res, 'error="invalid_token"');
     }
     if (!url.searchParams.get("api-version")) {
       this.bump("bad_request");
-      return error(res, 400, "BadParameter", "The api-version query parameter is required.");
+      return void error(res, 400, "BadParameter", "The api-version query parameter is required.");
     }
     const route = routeOf(method, url.pathname);
     if (!route) {
       this.bump("bad_request");
-      return error(res, 400, "BadParameter", "Unsupported request.");
+      return void error(res, 400, "BadParameter", "Unsupported request.");
     }
     this.bump(route.kind);
     const index = this.faults.findIndex((f) => f.route === undefined || f.route === route.kind);
@@ -152,7 +152,7 @@ export class KeyVaultServer {
     }
     if (fault && "status" in fault) {
       const payload = fault.body ?? { error: { code: fault.status === 429 ? "Throttled" : "ServiceUnavailable", message: "Injected fault." } };
-      return send(res, fault.status, payload, fault.headers);
+      return void send(res, fault.status, payload, fault.headers);
     }
     const respond = () => this.route(route, url, body, res);
     if (fault && "delayMs" in fault) {
@@ -180,19 +180,19 @@ export class KeyVaultServer {
         parsed = undefined;
       }
       if (!parsed || typeof parsed.value !== "string" || !validTags(parsed.tags)) {
-        return error(res, 400, "BadParameter", "The request body is not a valid secret.");
+        return void error(res, 400, "BadParameter", "The request body is not a valid secret.");
       }
       const enabled = typeof parsed.attributes?.enabled === "boolean" ? parsed.attributes.enabled : true;
       const contentType = typeof parsed.contentType === "string" ? parsed.contentType : undefined;
       const stored = this.store(route.name, parsed.value, parsed.tags, contentType, this.now(), enabled);
-      return send(res, 200, this.bundle(stored, true));
+      return void send(res, 200, this.bundle(stored, true));
     }
     const list = this.secrets.get(route.name.toLowerCase());
     if (route.kind === "get") {
       const found = route.version ? list?.find((s) => s.version === route.version) : list?.at(-1);
-      if (!found) return notFound(res, route.name, route.version);
-      if (!found.enabled) return error(res, 403, "Forbidden", "Operation get is not allowed on a disabled secret.");
-      return send(res, 200, this.bundle(found, true));
+      if (!found) return void notFound(res, route.name, route.version);
+      if (!found.enabled) return void error(res, 403, "Forbidden", "Operation get is not allowed on a disabled secret.");
+      return void send(res, 200, this.bundle(found, true));
     }
     // Key Vault lists versions in no useful order: order them by a hash of the version id, which
     // is stable across pages but unrelated to creation time.

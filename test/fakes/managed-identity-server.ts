@@ -85,14 +85,14 @@ export class ManagedIdentityServer {
     const headerOk = req.headers["x-identity-header"] === this.identityHeader;
     this.requests.push({ resource, headerOk });
     if (req.method !== "GET" || !/^\/msi\/token\/?$/.test(url.pathname)) {
-      return send(res, 404, { error: "not_found" });
+      return void send(res, 404, { error: "not_found" });
     }
     if (url.searchParams.get("api-version") !== "2019-08-01" || !resource) {
-      return send(res, 400, { statusCode: 400, message: "api-version 2019-08-01 and resource are required" });
+      return void send(res, 400, { statusCode: 400, message: "api-version 2019-08-01 and resource are required" });
     }
-    if (!headerOk) return send(res, 401, { statusCode: 401, message: "X-IDENTITY-HEADER is missing or wrong" });
+    if (!headerOk) return void send(res, 401, { statusCode: 401, message: "X-IDENTITY-HEADER is missing or wrong" });
     const failure = this.failures.shift();
-    if (failure !== undefined) return send(res, failure, { statusCode: failure, message: "Injected failure" });
+    if (failure !== undefined) return void send(res, failure, { statusCode: failure, message: "Injected failure" });
     const token = this.mintToken(resource);
     this.issued.add(token);
     send(res, 200, {

@@ -2,6 +2,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { HttpFault } from "../../dev/sandbox/faults.js";
 import { startDemoBroker, type DemoBroker } from "../support/demo-broker.js";
+import { jsonBody } from "../support/json-body.js";
 
 /**
  * A partner that misbehaves on purpose (the Ayyeka and Entra sandboxes), seen end to end through
@@ -45,7 +46,7 @@ const refresh = (provider: string, query = "") =>
   demo.call(`/api/ops/providers/${provider}/refresh${query}`, { caller: "ops-console", method: "POST" });
 
 async function statusOf(provider: string): Promise<any> {
-  const status = await (await demo.call("/api/ops/status", { caller: "ops-console" })).json();
+  const status = await jsonBody(await demo.call("/api/ops/status", { caller: "ops-console" }));
   return status.providers.find((p: any) => p.provider === provider);
 }
 
@@ -102,7 +103,7 @@ describe("a partner that answers too much", () => {
     ayyeka().faults.push(fault);
     const res = await token(HUGE);
     assert.equal(res.status, 502);
-    const problem = await res.json();
+    const problem = await jsonBody(res);
     assert.equal(problem.code, "upstream_rejected");
     assert.match(problem.detail, /larger than 65536 bytes/);
     assert.ok((fault.written ?? 0) < 64 * 1024 * 1024, `the partner could write only ${fault.written} bytes before the broker hung up`);
@@ -114,10 +115,10 @@ describe("a partner that answers too much", () => {
     ayyeka().faults.push({ json: { access_token: long, token_type: "Bearer", expires_in: 3600 } });
     const res = await refresh(HUGE, "?revoke=true");
     assert.equal(res.status, 502);
-    assert.match((await res.json()).detail, /access token of 20000 bytes exceeds the 16384-byte limit/);
+    assert.match((await jsonBody(res)).detail, /access token of 20000 bytes exceeds the 16384-byte limit/);
     const next = await token(HUGE);
     assert.equal(next.status, 200);
-    assert.notEqual((await next.json()).access_token, long, "the refused token was not cached");
+    assert.notEqual((await jsonBody(next)).access_token, long, "the refused token was not cached");
   });
 });
 
@@ -133,7 +134,7 @@ describe("a partner that hangs", () => {
       const elapsed = Date.now() - started;
       assert.equal(res.status, 503);
       assertRetryAfter(res, 300);
-      assert.equal((await res.json()).code, "upstream_unavailable");
+      assert.equal((await jsonBody(res)).code, "upstream_unavailable");
       // Three 2 s attempts would take over 6 s; the deadline answers after 2.5 s (margin for load).
       assert.ok(elapsed < DEADLINE_MS + 2500, `answered after ${elapsed} ms`);
       ayyeka().faults.length = 0;
@@ -152,12 +153,12 @@ describe("a partner that answers a dead credential", () => {
       ayyeka().faults.push({ json });
       const res = await refresh(LIFETIMES, "?revoke=true");
       assert.equal(res.status, 502);
-      const problem = await res.json();
+      const problem = await jsonBody(res);
       assert.equal(problem.code, "upstream_rejected");
       assert.match(problem.detail, /already expired/);
       const next = await token(LIFETIMES);
       assert.equal(next.status, 200, "the next request fetches a new credential");
-      assert.notEqual((await next.json()).access_token, (json as { access_token: string }).access_token);
+      assert.notEqual((await jsonBody(next)).access_token, (json as { access_token: string }).access_token);
     });
   }
 
@@ -168,7 +169,7 @@ describe("a partner that answers a dead credential", () => {
     for (let i = 0; i < 20; i++) {
       const res = await token(LIFETIMES);
       assert.equal(res.status, 200);
-      const served = await res.json();
+      const served = await jsonBody(res);
       assert.equal(served.access_token, "opaque-short-lived");
       assert.ok(served.expires_in <= 45 && served.expires_in > 30, `expires_in ${served.expires_in}`);
     }
@@ -182,7 +183,7 @@ describe("a partner that answers a dead credential", () => {
 describe("operator refresh during a partner outage", () => {
   test("keeps serving the working credential; only revoke=true drops it", async () => {
     const authority = demo.env.sandbox.authority;
-    const first = await (await token("kalibrate")).json();
+    const first = await jsonBody(await token("kalibrate"));
     assert.ok(first.access_token);
 
     authority.faults.push({ status: 500 }, { status: 500 }, { status: 500 });
@@ -190,7 +191,7 @@ describe("operator refresh during a partner outage", () => {
     assert.equal(failed.status, 503);
     const served = await token("kalibrate");
     assert.equal(served.status, 200, "callers keep the credential in service");
-    assert.equal((await served.json()).access_token, first.access_token);
+    assert.equal((await jsonBody(served)).access_token, first.access_token);
     const status = await statusOf("kalibrate");
     assert.equal(status.token.state, "valid");
     assert.equal(status.token.last_error.code, "upstream_unavailable");
@@ -203,13 +204,13 @@ describe("operator refresh during a partner outage", () => {
 
     const refreshed = await refresh("kalibrate");
     assert.equal(refreshed.status, 200);
-    const now = await (await token("kalibrate")).json();
+    const now = await jsonBody(await token("kalibrate"));
     assert.notEqual(now.access_token, first.access_token);
   });
 
   test("a malformed revoke flag is a 400", async () => {
     const res = await refresh("kalibrate", "?revoke=maybe");
     assert.equal(res.status, 400);
-    assert.equal((await res.json()).code, "bad_request");
+    assert.equal((await jsonBody(res)).code, "bad_request");
   });
 });

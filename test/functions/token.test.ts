@@ -40,7 +40,7 @@ after(async () => {
 });
 
 async function json(res: Response): Promise<any> {
-  const body = await res.json();
+  const body = (await res.json()) as any;
   if (typeof body.access_token === "string") issued.push(body.access_token);
   return body;
 }
@@ -97,7 +97,7 @@ describe("caller errors are clear 4xx problems, never 500", () => {
   async function expectProblem(res: Response, status: number, code: string) {
     assert.equal(res.status, status);
     assert.match(res.headers.get("content-type") ?? "", /^application\/problem\+json/);
-    const body = await res.json();
+    const body = (await res.json()) as { code: string; status: number; detail: string };
     assert.equal(body.code, code);
     assert.equal(body.status, status);
     assert.equal(typeof body.detail, "string");
@@ -165,7 +165,7 @@ describe("partner failures map to 502/503 and a valid cached token keeps being s
     ayyeka().faults.push({ destroy: true }, { destroy: true });
     const res = await demo.call("/api/token/ayyeka-down", { caller: "orders-service" });
     assert.equal(res.status, 503);
-    assert.equal((await res.json()).code, "upstream_unavailable");
+    assert.equal(((await res.json()) as any).code, "upstream_unavailable");
     assert.match(res.headers.get("retry-after") ?? "", /^\d+$/);
   });
 
@@ -188,7 +188,7 @@ describe("partner failures map to 502/503 and a valid cached token keeps being s
     ayyeka().faults.push({ garbage: true });
     const res = await demo.call("/api/token/ayyeka-garbage", { caller: "orders-service" });
     assert.equal(res.status, 502);
-    assert.equal((await res.json()).code, "upstream_rejected");
+    assert.equal(((await res.json()) as any).code, "upstream_rejected");
   });
 
   test("invalid_client -> 502 after exactly one partner request", async () => {
@@ -199,7 +199,7 @@ describe("partner failures map to 502/503 and a valid cached token keeps being s
       const before = sandbox.tokenRequests;
       const res = await demo.call("/api/token/ayyeka-rejected", { caller: "orders-service" });
       assert.equal(res.status, 502);
-      assert.equal((await res.json()).code, "upstream_rejected");
+      assert.equal(((await res.json()) as any).code, "upstream_rejected");
       assert.equal(sandbox.tokenRequests - before, 1, "credential rejections are not retried");
     } finally {
       sandbox.setClientSecret(good);

@@ -123,8 +123,8 @@ describe("infra runtime and access", () => {
     assert.match(vault, /name: names\.keyVault/);
     assert.match(vault, /enablePurgeProtection: keyVaultPurgeProtection \? true : null/);
     assert.match(vault, /enableRbacAuthorization: true/);
-    assert.equal(parameterFile.parameters.keyVaultGeneration?.value, "${KEY_VAULT_GENERATION}");
-    assert.equal(parameterFile.parameters.keyVaultPurgeProtection?.value, "${KEY_VAULT_PURGE_PROTECTION}");
+    assert.equal(parameterFile.parameters.keyVaultGeneration?.value, "$" + "{KEY_VAULT_GENERATION}");
+    assert.equal(parameterFile.parameters.keyVaultPurgeProtection?.value, "$" + "{KEY_VAULT_PURGE_PROTECTION}");
   });
 });
 
@@ -163,7 +163,7 @@ describe("infra app settings", () => {
     const settings = block(res, /^resource appSettings /m);
     assert.match(settings, /empty\(brokerConfig\) \? \{ BROKER_CONFIG: 'config\/broker\.config\.json' \} : \{ BROKER_CONFIG_JSON: string\(brokerConfig\) \}/);
     assert.equal(mainParams.get("brokerConfig")?.type, "object");
-    assert.equal(parameterFile.parameters.brokerConfig?.value, "${BROKER_CONFIG_JSON}");
+    assert.equal(parameterFile.parameters.brokerConfig?.value, "$" + "{BROKER_CONFIG_JSON}");
     const local = JSON.parse(readFileSync("local.settings.example.json", "utf8")) as { Values: Record<string, string> };
     assert.equal(local.Values.BROKER_CONFIG, "config/broker.config.json");
   });

@@ -44,7 +44,10 @@ export async function startDemoBroker(
       const headers: Record<string, string> = {};
       if (caller) {
         let token = tokens.get(caller);
-        if (!token) tokens.set(caller, (token = await env.issuer.mint(caller)));
+        if (!token) {
+          token = await env.issuer.mint(caller);
+          tokens.set(caller, token);
+        }
         headers.authorization = `Bearer ${token}`;
       } else if (authorization !== undefined) {
         headers.authorization = authorization;

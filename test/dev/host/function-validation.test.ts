@@ -64,7 +64,10 @@ describe("the local host applies the Functions host's validation at start-up", (
       inError("leadingSlash", ASPNET_MESSAGES.consecutiveSeparators),
       inError("emptyName", ASPNET_MESSAGES.invalidParameterName("")),
       inError("question", ASPNET_MESSAGES.invalidLiteral("a?b")),
-      inError("regexConstraint", 'invalid route "t/{id:regex(^x$)}": segment "{id:regex(^x$)}" uses an unsupported constraint "regex(^x$)" (not supported by the local host)'),
+      inError(
+        "regexConstraint",
+        'invalid route "t/{id:regex(^x$)}": segment "{id:regex(^x$)}" has a constraint (":regex(^x$)"); the local host emulates literal segments, {name} and a trailing {name?} (not supported by the local host)',
+      ),
     ]);
   });
 });

@@ -68,6 +68,13 @@ describe("parseNcrontab validation", () => {
     ["1-2-3 * * * * *", /bad range/],
     ["0 0 0 31 2 *", /no occurrence/],
   ];
+  test("names the forms it does not emulate: a TimeSpan schedule, a five-field Unix cron", () => {
+    assert.throws(() => parseNcrontab("00:05:00"), /expected 6 fields.*TimeSpan schedule \(hh:mm:ss\) runs only on App Service plans.*does not emulate it/);
+    assert.throws(() => parseNcrontab("1.00:00:00"), /TimeSpan schedule/);
+    assert.throws(() => parseNcrontab("*/5 * * * *"), /expected 6 fields.*five-field Unix cron lacks the leading \{second\} field/);
+    assert.throws(() => parseNcrontab("0 0 * * * * *"), (e: Error) => /got 7$/.test(e.message));
+  });
+
   for (const [expr, message] of bad) {
     test(`rejects "${expr}" naming the problem`, () => {
       assert.throws(() => parseNcrontab(expr), message);

@@ -16,7 +16,11 @@ class FakeDriver implements TimerDriver {
   setTimer(callback: () => void, delayMs: number): { cancel(): void } {
     const timer = { at: this.current + Math.max(0, delayMs), callback, live: true };
     this.timers.push(timer);
-    return { cancel: () => void (timer.live = false) };
+    return {
+      cancel: () => {
+        timer.live = false;
+      },
+    };
   }
   get pending(): number {
     return this.timers.filter((t) => t.live).length;

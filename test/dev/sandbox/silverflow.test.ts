@@ -274,7 +274,7 @@ describe("Silverflow sandbox: agent bearer tokens", () => {
   });
 
   it("mints with the key's permissions by default and a custom ttlSec; refuses permissions the key lacks", async () => {
-    let nowMs = Date.parse("2025-01-01T00:00:00Z");
+    const nowMs = Date.parse("2025-01-01T00:00:00Z");
     await withSilverflow({ now: () => nowMs }, async (h) => {
       const response = await h.call("POST", "/bearer-tokens", { auth: ADMIN, body: { ttlSec: 120 } });
       const body = (await response.json()) as { expiresAt: string; permissions: string[] };

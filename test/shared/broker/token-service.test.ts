@@ -226,7 +226,7 @@ describe("TokenService telemetry", () => {
       ],
     );
     const lifetime = await t.points("token_broker.credential.remaining_lifetime");
-    assert.equal((lifetime[0]?.value as { count: number }).count, 3);
+    assert.equal((lifetime[0]!.value as { count: number }).count, 3);
     const verifications = await t.points("token_broker.caller.verifications");
     assert.deepEqual(verifications.map((p) => [p.attributes.outcome, p.value]).sort(), [
       ["cached", 2],

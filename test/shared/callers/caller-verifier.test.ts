@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { base64url, exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWK } from "jose";
+import { base64url, exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
 import { CallerVerifier, type CallerVerifierDeps } from "../../../shared/callers/caller-verifier.js";
 import { ConfigError } from "../../../shared/config/load.js";
 import { IssuerSchema, type IssuerConfig } from "../../../shared/config/schema.js";
@@ -30,7 +30,7 @@ class JwksServer {
 
   static async start(keys: JWK[]): Promise<JwksServer> {
     let self: JwksServer | undefined;
-    const server = createServer((req, res) => {
+    const server = createServer((_req, res) => {
       if (!self) return res.destroy();
       self.requests++;
       if (self.failWith !== undefined) {
@@ -455,12 +455,11 @@ describe("CallerVerifier: verified-token cache", () => {
     const header = `Bearer ${await sign()}`;
     await v.verify(header);
     const count = 20_000;
-    const started = performance.now();
     for (let i = 0; i < count; i++) await v.verify(header);
-    const elapsed = performance.now() - started;
-    // One RS256 verify alone costs ~130 µs, so 20,000 real verifications would take ~2.6 s.
-    assert.ok(elapsed < 500, `20,000 cache hits took ${elapsed.toFixed(0)} ms`);
+    // Counted, not timed: a hit runs no signature verification and no key lookup, the costly parts
+    // of a verify (the timing itself belongs to npm run bench).
     assert.equal(v.signatureChecks, 1);
+    assert.equal(v.jwksFetches("corp"), 1);
   });
 
   test("stops serving a cached token once the clock passes its exp", async () => {

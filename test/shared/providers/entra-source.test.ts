@@ -16,9 +16,9 @@ import {
 import { UpstreamCaller } from "../../../shared/upstream/upstream-caller.js";
 import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
+import { waitUntil } from "../../support/wait-until.js";
 import { ManualClock } from "../../support/manual-clock.js";
 import { selfSignedClientCertificate } from "../../support/client-certificate.js";
-import { waitUntil } from "../../support/wait-until.js";
 
 const TENANT = "f10we000-0000-4000-8000-000000000001";
 const CLIENT = "c11e0000-0000-4000-8000-000000000001";

@@ -4,7 +4,7 @@ import { ApiKeyProviderSchema, HttpTokenProviderSchema, type UpstreamPolicy } fr
 import { fingerprint } from "../../../shared/log/fingerprint.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { ApiKeySource } from "../../../shared/providers/api-key-source.js";
-import { HttpTokenSource, readPath } from "../../../shared/providers/http-token-source.js";
+import { HttpTokenSource } from "../../../shared/providers/http-token-source.js";
 import { UpstreamCaller } from "../../../shared/upstream/upstream-caller.js";
 import { TokenEndpointServer } from "../../fakes/token-endpoint-server.js";
 import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
@@ -184,16 +184,5 @@ describe("HttpTokenSource", () => {
     const texts = [...h.logger.lines, credential.fingerprint];
     for (let e: unknown = error; e instanceof Error; e = e.cause) texts.push(e.message, String(e), JSON.stringify(e), e.stack ?? "");
     for (const text of texts) assert.ok(!text.includes(canary), `leaked: ${text}`);
-  });
-});
-
-describe("readPath", () => {
-  it("follows own properties only", () => {
-    assert.equal(readPath({ a: { b: "x" } }, "a.b"), "x");
-    assert.equal(readPath({ a: { b: "x" } }, "a.c"), undefined);
-    assert.equal(readPath({ a: "x" }, "a.length"), undefined);
-    assert.equal(readPath({}, "constructor"), undefined);
-    assert.equal(readPath({}, "__proto__"), undefined);
-    assert.equal(readPath(null, "a"), undefined);
   });
 });

@@ -10,8 +10,8 @@ import { UpstreamCaller } from "../../../shared/upstream/upstream-caller.js";
 import { TokenEndpointServer } from "../../fakes/token-endpoint-server.js";
 import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
 import { rejectsWith } from "../../support/assertions.js";
-import { ManualClock } from "../../support/manual-clock.js";
 import { waitUntil } from "../../support/wait-until.js";
+import { ManualClock } from "../../support/manual-clock.js";
 
 
 const POLICY: Partial<UpstreamPolicy> = { timeoutMs: 2000, maxAttempts: 3, baseDelayMs: 200, maxRetryAfterSec: 10, breakerFailures: 5 };

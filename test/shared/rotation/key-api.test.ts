@@ -196,4 +196,20 @@ describe("PartnerKeyApi", () => {
     assert.ok(cancelled, "the stream was cancelled");
     assert.ok(pulled < 10, `pulled ${pulled} chunks of an endless answer`);
   });
+
+  test("configured paths never walk into prototypes: an items path through __proto__ reads nothing", async () => {
+    const spec = DeclarativeKeyApiSchema.parse({
+      baseUrl: "https://keys.test",
+      create: { path: "/v2/credentials" },
+      list: { path: "/v2/credentials", itemsField: "items.__proto__" },
+      delete: { path: "/v2/credentials/{id}" },
+      verify: { path: "/v2/me" },
+      fields: { id: "clientId", secret: "clientSecret", name: "label" },
+      maxKeys: 5,
+    });
+    // Array.prototype is itself an empty array: read through the prototype, this list would silently
+    // become "no keys" and hide c1 from rotation's sweep.
+    const partner = scripted([json(200, { items: [{ clientId: "c1", label: "x" }] })]);
+    await assert.rejects(api(partner.fetch, spec).list(current), { code: "upstream_rejected" });
+  });
 });

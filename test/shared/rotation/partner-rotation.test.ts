@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { MAX_VERIFY_WAIT_MS, RotationSchema } from "../../../shared/config/rotation-schema.js";
 import { basicHeader } from "../../../shared/rotation/key-api.js";
-import { Crash, HOUR, JOURNAL, KEY_SECRET, MARKER, PROVIDER, World, phaseIs, startPartnerServer, type CrashRule, type WorldOptions } from "./rotation-harness.js";
 import { waitUntil } from "../../support/wait-until.js";
+import { Crash, HOUR, JOURNAL, KEY_SECRET, MARKER, PROVIDER, World, phaseIs, startPartnerServer, type CrashRule, type WorldOptions } from "./rotation-harness.js";
 
 let server: Awaited<ReturnType<typeof startPartnerServer>>;
 before(async () => {

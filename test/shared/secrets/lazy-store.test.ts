@@ -8,7 +8,10 @@ describe("LazySecretStore", () => {
     const inner = new MemorySecretStore();
     await inner.set("partner-key", "v1");
     let creations = 0;
-    const lazy = new LazySecretStore(async () => (creations++, inner));
+    const lazy = new LazySecretStore(async () => {
+      creations++;
+      return inner;
+    });
     assert.equal(creations, 0);
     assert.equal((await lazy.get("partner-key")).value, "v1");
     assert.equal(creations, 1);

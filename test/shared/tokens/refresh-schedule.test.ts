@@ -22,7 +22,10 @@ describe("computeRefreshAt", () => {
 
   it("keeps every jittered time within [target - jitter, target]", () => {
     let seed = 7;
-    const random = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+    const random = () => {
+      seed = (seed * 48271) % 2147483647;
+      return seed / 2147483647;
+    };
     for (let i = 0; i < 1000; i++) {
       const at = computeRefreshAt(credential(3600), DEFAULTS, random);
       assert.ok(at >= T0 + 2670 * SEC && at <= T0 + 2700 * SEC, `out of bounds: ${at - T0} ms`);

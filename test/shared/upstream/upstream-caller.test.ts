@@ -149,6 +149,14 @@ describe("UpstreamCaller", () => {
     assert.equal(caller.breaker.state, "closed");
   });
 
+  it("times attempts with the injected sleeper: while the clock stands still no attempt times out", async () => {
+    const { caller, clock } = setup({ timeoutMs: 20, maxAttempts: 1 });
+    // Slower in real time than the timeout, but no time passes on the clock.
+    const slow = () => new Promise<string>((resolve) => setTimeout(() => resolve("answer"), 60));
+    assert.equal(await caller.run(slow), "answer");
+    assert.equal(clock.pendingDeadlines, 0, "the timeout's timer is cancelled once the attempt settles");
+  });
+
   it("aborts an attempt that exceeds the timeout and reports upstream_unavailable", async () => {
     const { caller, clock } = setup({ timeoutMs: 20, maxAttempts: 2 });
     const { fn, signals } = hanging();
