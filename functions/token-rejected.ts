@@ -2,7 +2,7 @@ import { app, type HttpRequest } from "@azure/functions";
 import { handleHttp } from "../shared/http/handle-http.js";
 import { jsonResult, type HttpResult } from "../shared/http/http-result.js";
 import { MAX_REJECTION_BODY_BYTES } from "../shared/http/request-params.js";
-import { broker } from "./runtime.js";
+import { broker, ready } from "./runtime.js";
 
 /**
  * POST /api/token/{provider}/rejected with `{"fingerprint":"sha256:…"}`: the partner refused a
@@ -23,3 +23,6 @@ export async function tokenRejected(request: HttpRequest): Promise<HttpResult> {
 }
 
 app.http("token-rejected", { route: "token/{provider}/rejected", methods: ["POST"], authLevel: "anonymous", handler: tokenRejected });
+
+// Registered first, then wait for the broker (README, "How function files register").
+await ready;
