@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -41,5 +41,17 @@ test("the broker's functions pass the Functions host's validation and register w
     assert.deepEqual(await res.json(), { status: "ok" });
   } finally {
     await host.close();
+  }
+});
+
+test("every function file registers first and awaits the composed broker last", () => {
+  const files = readdirSync("functions").filter((f) => f.endsWith(".ts"));
+  const registering = files.filter((f) => /^app\.(http|timer)\(/m.test(readFileSync(join("functions", f), "utf8")));
+  assert.ok(registering.length >= 8, `found ${registering.length} function files`);
+  for (const file of registering) {
+    const source = readFileSync(join("functions", file), "utf8");
+    const statements = source.split("\n").filter((line) => line.trim() !== "" && !line.trim().startsWith("//"));
+    assert.equal(statements.at(-1), "await ready;", `${file} ends with await ready`);
+    assert.ok(source.lastIndexOf("app.") < source.lastIndexOf("await ready;"), `${file} registers before it awaits`);
   }
 });
