@@ -5,6 +5,7 @@ import { errorFields, type Logger } from "../log/logger.js";
 import type { IssuedCredential, PreparedSource, TokenSource } from "../providers/credential.js";
 import type { FleetCoordinator, InvalidationBus, SharedCredentialStore } from "./cache-store.js";
 import { computeRefreshAt } from "./refresh-schedule.js";
+import { type Flight, SingleFlight } from "../single-flight.js";
 import { SPANS } from "../telemetry/instruments.js";
 import { noTelemetry, type SpanOptions, type Telemetry } from "../telemetry/telemetry.js";
 
@@ -69,11 +70,10 @@ interface Entry {
   refreshAt: number;
 }
 
-interface Flight<T> {
+interface FlightMeta {
   readonly provider: string;
   /** Provider epoch at start: after an invalidation nobody joins it and its result is not stored. */
   readonly epoch: number;
-  readonly promise: Promise<T>;
 }
 
 interface ProviderRecord {
@@ -114,10 +114,10 @@ const MIN_REFRESH_RETRY_MS = 1_000;
  */
 export class TokenCache {
   private readonly entries = new Map<string, Entry>();
-  private readonly flights = new Map<string, Flight<IssuedCredential>>();
-  private readonly forcedFlights = new Map<string, Flight<IssuedCredential>>();
-  private readonly lookups = new Map<string, Flight<IssuedCredential | undefined>>();
-  private readonly refreshing = new Map<string, { provider: string }>();
+  private readonly flights = new SingleFlight<IssuedCredential, FlightMeta>();
+  private readonly forcedFlights = new SingleFlight<IssuedCredential, FlightMeta>();
+  private readonly lookups = new SingleFlight<IssuedCredential | undefined, FlightMeta>();
+  private readonly refreshing = new SingleFlight<void, FlightMeta>();
   private readonly records = new Map<string, ProviderRecord>();
   private readonly recent = new WeakMap<TokenSource, RecentHit>();
   private generations = 0;
@@ -268,8 +268,8 @@ export class TokenCache {
     const record = this.records.get(provider);
     const current = record ? this.newestEntry(record) : undefined;
     let refreshing = false;
-    for (const map of [this.refreshing, this.flights, this.forcedFlights]) {
-      for (const item of map.values()) if (item.provider === provider) refreshing = true;
+    for (const flights of [this.refreshing, this.flights, this.forcedFlights]) {
+      for (const flight of flights.flights()) if (flight.meta.provider === provider) refreshing = true;
     }
     const credential = current?.credential;
     return {
@@ -351,13 +351,7 @@ export class TokenCache {
   }
 
   private refreshInBackground(entry: Entry, prepared: PreparedSource, policy: CachePolicy): void {
-    const key = entry.key;
-    const marker = { provider: entry.provider };
-    this.refreshing.set(key, marker);
-    const clear = () => {
-      if (this.refreshing.get(key) === marker) this.refreshing.delete(key);
-    };
-    this.refresh(entry, prepared, policy).then(clear, clear);
+    void this.refreshing.start(entry.key, () => this.refresh(entry, prepared, policy), { provider: entry.provider, epoch: this.record(entry.provider).epoch });
   }
 
   /** Never rejects: a failed refresh leaves the still-valid entry in place. */
@@ -396,28 +390,20 @@ export class TokenCache {
   private fetch(provider: string, prepared: PreparedSource, policy: CachePolicy, forced: boolean): Promise<IssuedCredential> {
     const key = prepared.cacheKey;
     const record = this.record(provider);
-    const inFlight = forced ? this.forcedFlights.get(key) : (this.current(this.forcedFlights.get(key), record) ?? this.flights.get(key));
-    if (inFlight !== undefined && inFlight.epoch === record.epoch) {
+    const inFlight = forced ? this.forcedFlights.current(key) : (this.current(this.forcedFlights.current(key), record) ?? this.flights.current(key));
+    if (inFlight !== undefined && inFlight.meta.epoch === record.epoch) {
       this.telemetry.add("singleFlightWaits", 1, { provider, scope: "local" });
       return inFlight.promise;
     }
 
     const epoch = record.epoch;
     const generation = ++this.generations;
-    const promise = this.runFetch(provider, prepared, policy, forced, epoch, generation);
-    const flight: Flight<IssuedCredential> = { provider, epoch, promise };
-    const map = forced ? this.forcedFlights : this.flights;
-    map.set(key, flight);
-    // Cleared after settling (not inside runFetch, which may settle before the map is written).
-    const clear = () => {
-      if (map.get(key) === flight) map.delete(key);
-    };
-    promise.then(clear, clear);
-    return promise;
+    const flights = forced ? this.forcedFlights : this.flights;
+    return flights.start(key, () => this.runFetch(provider, prepared, policy, forced, epoch, generation), { provider, epoch });
   }
 
-  private current<T>(flight: Flight<T> | undefined, record: ProviderRecord): Flight<T> | undefined {
-    return flight !== undefined && flight.epoch === record.epoch ? flight : undefined;
+  private current<T>(flight: Flight<T, FlightMeta> | undefined, record: ProviderRecord): Flight<T, FlightMeta> | undefined {
+    return flight !== undefined && flight.meta.epoch === record.epoch ? flight : undefined;
   }
 
   private async runFetch(
@@ -522,16 +508,9 @@ export class TokenCache {
 
   /** Deduplicated shared-store read; never rejects (a failing store is a miss). */
   private lookupShared(provider: string, key: string, epoch: number): Promise<IssuedCredential | undefined> {
-    const existing = this.lookups.get(key);
-    if (existing !== undefined && existing.epoch === epoch) return existing.promise;
-    const promise = this.readShared(provider, key);
-    const lookup: Flight<IssuedCredential | undefined> = { provider, epoch, promise };
-    this.lookups.set(key, lookup);
-    const clear = () => {
-      if (this.lookups.get(key) === lookup) this.lookups.delete(key);
-    };
-    promise.then(clear, clear);
-    return promise;
+    const existing = this.lookups.current(key);
+    if (existing !== undefined && existing.meta.epoch === epoch) return existing.promise;
+    return this.lookups.start(key, () => this.readShared(provider, key), { provider, epoch });
   }
 
   private async readShared(provider: string, key: string): Promise<IssuedCredential | undefined> {
