@@ -4,7 +4,7 @@ import { ERROR_STATUS, ERROR_TITLES, type ErrorCode } from "../errors/codes.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
 import type { Logger } from "../log/logger.js";
 import type { IssuedCredential } from "../providers/credential.js";
-import type { FleetCoordinator, FleetFlightOptions } from "../tokens/cache-store.js";
+import type { FleetCoordinator, FleetFlightOptions } from "../tokens/backplane.js";
 import type { RedisCredentialStore } from "./encrypted-credential-store.js";
 import { acquireLease, toToken } from "./fenced-lease.js";
 import type { RedisConnection } from "./redis-connection.js";

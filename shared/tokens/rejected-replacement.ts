@@ -3,7 +3,7 @@ import { BrokerError } from "../errors/broker-error.js";
 import type { IssuedCredential, TokenSource } from "../providers/credential.js";
 import type { Lock } from "../rotation/lock.js";
 import { SingleFlight } from "../single-flight.js";
-import type { FleetCoordinator } from "./cache-store.js";
+import type { FleetCoordinator } from "./backplane.js";
 import type { TokenCache } from "./token-cache.js";
 
 export interface RejectedReplacementDeps {
