@@ -9,6 +9,7 @@ import { RedisFleetCoordinator } from "./fleet-single-flight.js";
 import { RedisHeartbeats, startHeartbeatLoop, type HeartbeatLoopOptions } from "./heartbeat.js";
 import { RedisInvalidationBus } from "./invalidation-bus.js";
 import { createRedisConnection, type RedisConnection, type RedisConnectionStatus } from "./redis-connection.js";
+import { RedisKeys } from "./redis-keys.js";
 import { RedisLock } from "./redis-lock.js";
 
 export interface FleetCache {
@@ -55,8 +56,17 @@ export async function createFleetCache(options: FleetCacheOptions): Promise<Flee
     sleeper,
     random,
   });
-  const store = new RedisCredentialStore({ connection, secrets: options.secrets, clock, logger });
-  const fleet = new RedisFleetCoordinator({ connection, store, clock, sleeper, logger, lockTtlMs: leaseTtlMs(options.config) });
+  const keys = new RedisKeys();
+  const store = new RedisCredentialStore({ connection, secrets: options.secrets, clock, logger, keys });
+  const fleet = new RedisFleetCoordinator({
+    connection,
+    results: store,
+    keys,
+    clock,
+    sleeper,
+    logger,
+    timings: { lockTtlMs: leaseTtlMs(options.config) },
+  });
   const heartbeats = new RedisHeartbeats({ connection, logger });
   const invalidations = new RedisInvalidationBus({ connection, logger });
   return {
