@@ -90,7 +90,12 @@ export class TokenCache {
       const recent = this.local.peek(source, options.minTtlSec);
       if (recent !== undefined) return recent;
     }
-    const prepared = await prepare(source);
+    let prepared: PreparedSource;
+    try {
+      prepared = await source.prepare();
+    } catch (error) {
+      throw toBrokerError(error);
+    }
     const key = prepared.cacheKey;
     if (options.force) return this.forcedGet(source.provider, prepared, policy, minTtlMs);
 
@@ -148,7 +153,12 @@ export class TokenCache {
    * shared entry is overwritten, never deleted, so no instance falls through to its own fetch.
    */
   async replaceRejected(source: TokenSource, policy: CachePolicy): Promise<CacheResult> {
-    const prepared = await prepare(source);
+    let prepared: PreparedSource;
+    try {
+      prepared = await source.prepare();
+    } catch (error) {
+      throw toBrokerError(error);
+    }
     this.local.record(source.provider).lastKey = prepared.cacheKey;
     const credential = await this.fetch(source.provider, prepared, policy, true);
     await this.origin.publish(source.provider);
@@ -341,14 +351,6 @@ export class TokenCache {
 /** The flight, unless an invalidation since it started makes it one nobody may join. */
 function current<T>(flight: Flight<T, FlightMeta> | undefined, record: ProviderRecord): Flight<T, FlightMeta> | undefined {
   return flight !== undefined && flight.meta.epoch === record.epoch ? flight : undefined;
-}
-
-async function prepare(source: TokenSource): Promise<PreparedSource> {
-  try {
-    return await source.prepare();
-  } catch (error) {
-    throw toBrokerError(error);
-  }
 }
 
 function minTtlTooLong(lifetimeMs: number): BrokerError {
