@@ -135,9 +135,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     clock,
     random,
     logger,
-    shared: fleetCache?.store,
-    fleet: fleetCache?.fleet,
-    invalidations: fleetCache?.invalidations,
+    backplane: fleetCache?.backplane,
     telemetry,
   });
   const audit = new IssuedAuditTrail({ logger, clock, sleeper, config: config.audit });

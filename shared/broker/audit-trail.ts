@@ -2,7 +2,7 @@ import type { Clock, Sleeper } from "../clock.js";
 import type { AuditConfig } from "../config/observability-schema.js";
 import type { LogFields, Logger } from "../log/logger.js";
 import type { IssuedCredential } from "../providers/credential.js";
-import type { CacheOutcome } from "../tokens/token-cache.js";
+import type { CacheOutcome } from "../tokens/local-cache.js";
 import { issuedAuditFields } from "./issued-audit.js";
 
 export interface IssuedAuditTrailDeps {

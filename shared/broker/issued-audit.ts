@@ -1,6 +1,6 @@
 import type { LogFields } from "../log/logger.js";
 import type { IssuedCredential } from "../providers/credential.js";
-import type { CacheOutcome } from "../tokens/token-cache.js";
+import type { CacheOutcome } from "../tokens/local-cache.js";
 
 /**
  * The fields of a `token_issued` audit line. Everything in them is fixed for a credential's life

@@ -7,7 +7,8 @@ import { providerLabel, UNKNOWN_PROVIDER_DETAIL } from "../http/provider-label.j
 import type { TokenSource } from "../providers/credential.js";
 import type { CallerVerifier, VerifiedCaller } from "../callers/caller-verifier.js";
 import type { CallerPolicy } from "../callers/caller-policy.js";
-import type { CacheResult, TokenCache } from "../tokens/token-cache.js";
+import type { CacheResult } from "../tokens/local-cache.js";
+import type { TokenCache } from "../tokens/token-cache.js";
 import type { IssuedAuditTrail } from "./audit-trail.js";
 import { ServedLedger } from "./served-ledger.js";
 import { SPANS } from "../telemetry/instruments.js";

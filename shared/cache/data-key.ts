@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { Clock } from "../clock.js";
 import { errorFields, type Logger } from "../log/logger.js";
 import { SecretNotFoundError, type SecretStore, type SecretVersion } from "../secrets/secret-store.js";
+import { SingleFlight } from "../single-flight.js";
 
 export const DEFAULT_CACHE_KEY_SECRET = "broker-cache-key";
 
@@ -48,7 +49,7 @@ export class DataKeyRing {
   private readonly retryMs: number;
   private readonly maxOldKeys: number;
   private current: { key: DataKey; loadedAt: number } | undefined;
-  private loading: Promise<DataKey | undefined> | undefined;
+  private readonly loading = new SingleFlight<DataKey | undefined>();
   private retryAt = 0;
   /** By kid; insertion order is eviction order. */
   private readonly old = new Map<string, DataKey | typeof MISSING_KEY>();
@@ -67,15 +68,7 @@ export class DataKeyRing {
     if (current !== undefined && now - current.loadedAt < this.refreshMs) return current.key;
     // Stale is fine while a reload is failing: the old key still encrypts correctly.
     if (now < this.retryAt) return current?.key;
-    if (this.loading === undefined) {
-      const loading = this.loadCurrent();
-      this.loading = loading;
-      const clear = () => {
-        if (this.loading === loading) this.loading = undefined;
-      };
-      loading.then(clear, clear);
-    }
-    return this.loading;
+    return this.loading.join("current", () => this.loadCurrent(), undefined);
   }
 
   /** The key named by a stored entry; MISSING_KEY when that version cannot exist, undefined on a store outage. */

@@ -5,7 +5,6 @@ import type { Logger } from "../log/logger.js";
 import type { IssuedCredential } from "../providers/credential.js";
 import type { SecretStore } from "../secrets/secret-store.js";
 import { SECRET_VERSION_PATTERN } from "../secrets/secret-name.js";
-import type { SharedCredentialStore } from "../tokens/cache-store.js";
 import { DataKeyRing, MISSING_KEY, type DataKeyRingOptions } from "./data-key.js";
 import type { RedisConnection } from "./redis-connection.js";
 import { providerOfCacheKey, RedisKeys } from "./redis-keys.js";
@@ -88,7 +87,7 @@ return #members`;
  * miss: Redis down, key unavailable, an entry that fails to decrypt or validate (which is also
  * deleted, unless it was replaced meanwhile).
  */
-export class RedisCredentialStore implements SharedCredentialStore {
+export class RedisCredentialStore {
   readonly keys: RedisKeys;
   private readonly connection: RedisConnection;
   private readonly clock: Clock;

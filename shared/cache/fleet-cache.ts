@@ -3,17 +3,20 @@ import type { Clock, Random, Sleeper } from "../clock.js";
 import type { BrokerConfig } from "../config/schema.js";
 import type { Logger } from "../log/logger.js";
 import type { SecretStore } from "../secrets/secret-store.js";
+import type { FleetBackplane } from "../tokens/backplane.js";
 import { RedisCredentialStore } from "./encrypted-credential-store.js";
 import { RedisFleetCoordinator } from "./fleet-single-flight.js";
 import { RedisHeartbeats, startHeartbeatLoop, type HeartbeatLoopOptions } from "./heartbeat.js";
 import { RedisInvalidationBus } from "./invalidation-bus.js";
 import { createRedisConnection, type RedisConnection, type RedisConnectionStatus } from "./redis-connection.js";
+import { RedisKeys } from "./redis-keys.js";
 import { RedisLock } from "./redis-lock.js";
 
 export interface FleetCache {
-  store: RedisCredentialStore;
+  /** The token cache's one port to the fleet: shared store, single-flight and invalidations. */
+  backplane: FleetBackplane;
+  /** The single-flight alone, for the rejected-credential replacement's own flights. */
   fleet: RedisFleetCoordinator;
-  invalidations: RedisInvalidationBus;
   lock: RedisLock;
   heartbeats: RedisHeartbeats;
   /** Publishes this instance's heartbeat periodically until stopped. */
@@ -53,13 +56,30 @@ export async function createFleetCache(options: FleetCacheOptions): Promise<Flee
     sleeper,
     random,
   });
-  const store = new RedisCredentialStore({ connection, secrets: options.secrets, clock, logger });
-  const fleet = new RedisFleetCoordinator({ connection, store, clock, sleeper, logger, lockTtlMs: leaseTtlMs(options.config) });
+  const keys = new RedisKeys();
+  const store = new RedisCredentialStore({ connection, secrets: options.secrets, clock, logger, keys });
+  const fleet = new RedisFleetCoordinator({
+    connection,
+    results: store,
+    keys,
+    clock,
+    sleeper,
+    logger,
+    timings: { lockTtlMs: leaseTtlMs(options.config) },
+  });
   const heartbeats = new RedisHeartbeats({ connection, logger });
+  const invalidations = new RedisInvalidationBus({ connection, logger });
   return {
-    store,
+    backplane: {
+      get: (key) => store.get(key),
+      put: (key, credential) => store.put(key, credential),
+      // The store indexes entries by provider: it drops the keys this instance never saw too.
+      forget: (provider) => store.deleteProvider(provider),
+      singleFlight: (key, fetch, flight) => fleet.singleFlight(key, fetch, flight),
+      publish: (provider) => invalidations.publish(provider),
+      subscribe: (listener) => invalidations.subscribe(listener),
+    },
     fleet,
-    invalidations: new RedisInvalidationBus({ connection, logger }),
     lock: new RedisLock({ connection, clock, logger }),
     heartbeats,
     startHeartbeats: (loop) => startHeartbeatLoop({ ...loop, heartbeats, connection, sleeper }),

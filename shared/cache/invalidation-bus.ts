@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { Logger } from "../log/logger.js";
-import type { InvalidationBus } from "../tokens/cache-store.js";
 import type { RedisConnection } from "./redis-connection.js";
 import { RedisKeys } from "./redis-keys.js";
 
@@ -28,7 +27,7 @@ const MessageSchema = z
  * disconnected at that moment misses the message and keeps its credential until refresh; the
  * shared store entries are deleted by the publisher, so nobody re-reads the old one.
  */
-export class RedisInvalidationBus implements InvalidationBus {
+export class RedisInvalidationBus {
   private readonly channel: string;
   private readonly instanceId: string;
 

@@ -2,7 +2,8 @@ import type { CachePolicy } from "../config/schema.js";
 import { BrokerError } from "../errors/broker-error.js";
 import type { IssuedCredential, TokenSource } from "../providers/credential.js";
 import type { Lock } from "../rotation/lock.js";
-import type { FleetCoordinator } from "./cache-store.js";
+import { SingleFlight } from "../single-flight.js";
+import type { FleetCoordinator } from "./backplane.js";
 import type { TokenCache } from "./token-cache.js";
 
 export interface RejectedReplacementDeps {
@@ -29,22 +30,16 @@ export interface Replacement {
  * hostile caller cannot turn reports into partner calls.
  */
 export class RejectedCredentialReplacer {
-  private readonly inflight = new Map<string, Promise<Replacement>>();
+  private readonly inflight = new SingleFlight<Replacement>();
 
   constructor(private readonly deps: RejectedReplacementDeps) {}
 
   replace(source: TokenSource, policy: CachePolicy, cacheKey: string, rejected: string, minIntervalSec: number): Promise<Replacement> {
     // Cache keys are `${provider}:…`, so the flight stays under the provider's Redis hash tag.
     const flightKey = `${cacheKey}#rejected-${rejected.replace(/^sha256:/, "")}`;
-    const existing = this.inflight.get(flightKey);
-    if (existing !== undefined) return existing.then((r) => ({ ...r, fetched: false }));
-    const promise = this.run(source, policy, cacheKey, flightKey, minIntervalSec);
-    this.inflight.set(flightKey, promise);
-    const clear = () => {
-      if (this.inflight.get(flightKey) === promise) this.inflight.delete(flightKey);
-    };
-    promise.then(clear, clear);
-    return promise;
+    const existing = this.inflight.current(flightKey);
+    if (existing !== undefined) return existing.promise.then((r) => ({ ...r, fetched: false }));
+    return this.inflight.start(flightKey, () => this.run(source, policy, cacheKey, flightKey, minIntervalSec), undefined);
   }
 
   private async run(source: TokenSource, policy: CachePolicy, cacheKey: string, flightKey: string, minIntervalSec: number): Promise<Replacement> {

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { RedisCredentialStore } from "../../../shared/cache/encrypted-credential-store.js";
-import { PeerFlightError, RedisFleetCoordinator, type RedisFleetCoordinatorOptions } from "../../../shared/cache/fleet-single-flight.js";
+import { PeerFlightError, RedisFleetCoordinator } from "../../../shared/cache/fleet-single-flight.js";
+import type { FlightTimings } from "../../../shared/cache/lease-wait.js";
 import { createRedisConnection, type RedisConnection } from "../../../shared/cache/redis-connection.js";
 import { RedisKeys } from "../../../shared/cache/redis-keys.js";
 import { BrokerError, isBrokerError } from "../../../shared/errors/broker-error.js";
@@ -58,7 +59,7 @@ describe("RedisFleetCoordinator", { skip }, () => {
   let prefixCounter = 0;
 
   /** One broker instance: its own connections, store and coordinator, sharing Redis and the secret store. */
-  async function instance(prefix: string, options: Partial<RedisFleetCoordinatorOptions> & { url?: string } = {}) {
+  async function instance(prefix: string, options: Partial<FlightTimings> & { keys?: RedisKeys; url?: string } = {}) {
     const logger = new MemoryLogger();
     const connection = createRedisConnection({ url: options.url ?? server.url, logger, clock: systemClock, sleeper: systemSleeper, maxReconnectDelayMs: 100 });
     connections.push(connection);
@@ -66,7 +67,8 @@ describe("RedisFleetCoordinator", { skip }, () => {
     const keys = options.keys ?? new RedisKeys(prefix);
     const secrets = new FileSecretStore(join(dir, prefix.replace(/\W/g, "")), { clock: systemClock });
     const store = new RedisCredentialStore({ connection, secrets, clock: systemClock, logger, keys });
-    const fleet = new RedisFleetCoordinator({ connection, store, clock: systemClock, sleeper: systemSleeper, logger, keys, ...options });
+    const { keys: _keys, url: _url, ...timings } = options;
+    const fleet = new RedisFleetCoordinator({ connection, results: store, clock: systemClock, sleeper: systemSleeper, logger, keys, timings });
     return { connection, store, fleet, logger, prefix, keys };
   }
   const freshPrefix = () => `fleet${++prefixCounter}:`;

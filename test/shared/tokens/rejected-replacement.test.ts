@@ -5,7 +5,7 @@ import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import type { IssuedCredential } from "../../../shared/providers/credential.js";
 import { InProcessLock } from "../../../shared/rotation/in-process-lock.js";
-import type { FleetCoordinator, InvalidationBus } from "../../../shared/tokens/cache-store.js";
+import type { FleetBackplane, FleetCoordinator } from "../../../shared/tokens/backplane.js";
 import { RejectedCredentialReplacer } from "../../../shared/tokens/rejected-replacement.js";
 import { TokenCache } from "../../../shared/tokens/token-cache.js";
 import { ScriptedTokenSource } from "../../fakes/scripted-token-source.js";
@@ -13,18 +13,26 @@ import { ManualClock } from "../../support/manual-clock.js";
 
 const POLICY: CachePolicy = { refreshAheadFraction: 0.75, refreshFloorSec: 120, jitterSec: 30, defaultTtlSec: 3600, maxTtlSec: 86400 };
 
-class RecordingBus implements InvalidationBus {
+class RecordingBus implements Pick<FleetBackplane, "publish" | "subscribe"> {
   readonly published: string[] = [];
   async publish(provider: string): Promise<void> {
     this.published.push(provider);
   }
-  subscribe(): void {}
+  subscribe(_listener: (provider: string) => void): void {}
 }
 
 function setup(options: { fleet?: FleetCoordinator } = {}) {
   const clock = new ManualClock();
   const bus = new RecordingBus();
-  const cache = new TokenCache({ clock, random: () => 0, logger: new MemoryLogger(), invalidations: bus });
+  // A fleet whose only working part is the bus: nothing stored, no fleet flights for the cache.
+  const backplane: FleetBackplane = {
+    get: async () => undefined,
+    put: async () => {},
+    forget: async () => {},
+    publish: (provider) => bus.publish(provider),
+    subscribe: (listener) => bus.subscribe(listener),
+  };
+  const cache = new TokenCache({ clock, random: () => 0, logger: new MemoryLogger(), backplane });
   const source = new ScriptedTokenSource("ayyeka", clock);
   const replacer = new RejectedCredentialReplacer({ cache, fleet: options.fleet, lock: new InProcessLock(clock) });
   return { clock, bus, cache, source, replacer };

@@ -5,7 +5,7 @@ import type { CachePolicy } from "../../../shared/config/schema.js";
 import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import type { IssuedCredential } from "../../../shared/providers/credential.js";
-import type { FleetCoordinator, FleetFlightOptions, InvalidationBus, SharedCredentialStore } from "../../../shared/tokens/cache-store.js";
+import type { FleetBackplane, FleetCoordinator, FleetFlightOptions } from "../../../shared/tokens/backplane.js";
 import { TokenCache, type TokenCacheDeps } from "../../../shared/tokens/token-cache.js";
 import { ScriptedTokenSource } from "../../fakes/scripted-token-source.js";
 import { ManualClock } from "../../support/manual-clock.js";
@@ -18,10 +18,37 @@ const DUE_MS = 2700 * SEC;
 /** Lets every pending promise continuation run; everything here is in-memory, so one turn is enough. */
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-function setup(deps: Partial<TokenCacheDeps> = {}, options: { lifetimeSec?: number; tokenPrefix?: string } = {}) {
+type SharedCredentialStore = Pick<FleetBackplane, "get" | "put"> & { delete(key: string): Promise<void> };
+type InvalidationBus = Pick<FleetBackplane, "publish" | "subscribe">;
+
+/** The parts of the fleet a test fakes: a shared store, a single-flight coordinator, a bus. */
+interface FleetParts {
+  shared?: SharedCredentialStore;
+  fleet?: FleetCoordinator;
+  invalidations?: InvalidationBus;
+}
+
+/** The one backplane the cache sees, assembled from the faked parts; a part left out does nothing. */
+function backplaneOf(parts: FleetParts): FleetBackplane | undefined {
+  const { shared, fleet, invalidations } = parts;
+  if (!shared && !fleet && !invalidations) return undefined;
+  return {
+    get: async (key) => shared?.get(key),
+    put: async (key, credential) => shared?.put(key, credential),
+    forget: async (_provider, keys) => {
+      for (const key of keys) await shared?.delete(key);
+    },
+    singleFlight: fleet && ((key, fetch, flight) => fleet.singleFlight(key, fetch, flight)),
+    publish: async (provider) => invalidations?.publish(provider),
+    subscribe: (listener) => invalidations?.subscribe(listener),
+  };
+}
+
+function setup(deps: Partial<TokenCacheDeps> & FleetParts = {}, options: { lifetimeSec?: number; tokenPrefix?: string } = {}) {
   const clock = new ManualClock();
   const logger = new MemoryLogger();
-  const cache = new TokenCache({ clock, random: () => 0, logger, ...deps });
+  const { shared, fleet, invalidations, ...rest } = deps;
+  const cache = new TokenCache({ clock, random: () => 0, logger, backplane: backplaneOf({ shared, fleet, invalidations }), ...rest });
   const source = new ScriptedTokenSource("flowe", clock, options);
   return { clock, logger, cache, source };
 }
