@@ -2,6 +2,7 @@ import { createClient } from "redis";
 import type { Clock, Random, Sleeper } from "../clock.js";
 import { errorFields, type Logger } from "../log/logger.js";
 import type { StreamingRedisCredentials } from "./entra-redis-credentials.js";
+import { backoffDelay } from "../backoff.js";
 
 export type RedisCommandClient = ReturnType<typeof createClient>;
 
@@ -239,8 +240,8 @@ export class RedisConnection {
         socket: {
           connectTimeout: options.connectTimeoutMs ?? 2_000,
           reconnectStrategy: (retries: number) => {
-            const delay = Math.min(maxDelay, BASE_RECONNECT_DELAY_MS * 2 ** Math.min(retries, 16));
-            return Math.round(random ? delay * (0.5 + random() / 2) : delay);
+            const policy = { baseMs: BASE_RECONNECT_DELAY_MS, maxMs: maxDelay, jitter: "equal", maxDoublings: 16 } as const;
+            return Math.round(backoffDelay(policy, retries + 1, random));
           },
         },
       });

@@ -6,6 +6,7 @@ import { UpstreamFailure } from "./upstream-failure.js";
 import type { Platform } from "../platform.js";
 import { SPANS } from "../telemetry/instruments.js";
 import { errorType, noTelemetry, type Telemetry } from "../telemetry/telemetry.js";
+import { backoffDelay } from "../backoff.js";
 
 export type UpstreamCallerDeps = Platform;
 
@@ -109,7 +110,7 @@ export class UpstreamCaller {
           if (last.kind !== "transient" || n === this.policy.maxAttempts) break;
           const retryAfter = last.options.retryAfterSec;
           if (retryAfter !== undefined && retryAfter > this.policy.maxRetryAfterSec) break;
-          const backoff = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (n - 1)) * this.deps.random();
+          const backoff = backoffDelay({ baseMs: this.policy.baseDelayMs, maxMs: this.policy.maxDelayMs, jitter: "full" }, n, this.deps.random);
           const delay = Math.max(backoff, (retryAfter ?? 0) * 1000);
           // No attempt could start before the deadline: answer the caller now instead.
           if (this.deps.clock.now() + delay >= deadlineAt) break;
