@@ -1,5 +1,5 @@
 import type { Random, Sleeper } from "../clock.js";
-import { BrokerError } from "../errors/broker-error.js";
+import { BrokerError, isBrokerError } from "../errors/broker-error.js";
 import { errorFields, type Logger } from "../log/logger.js";
 import type { SecretStore, SecretVersion } from "../secrets/secret-store.js";
 import type { LockLease } from "./lock.js";
@@ -59,5 +59,5 @@ export class LeasedWriter {
 
 function retryable(error: unknown): boolean {
   if (error instanceof LeaseLostError) return false;
-  return !(error instanceof BrokerError) || error.code === "secret_unavailable";
+  return !isBrokerError(error) || error.code === "secret_unavailable";
 }

@@ -183,14 +183,17 @@ export class KeyVaultSecretStore implements SecretStore {
 }
 
 /** Status, code and class of an SDK error, and nothing that could hold a request or response body. */
-export class KeyVaultRequestError extends Error {
+export class KeyVaultRequestError extends BrokerError<"key_vault_request_failed"> {
   override readonly name = "KeyVaultRequestError";
   constructor(
     readonly errorClass: string,
-    readonly code: string | undefined,
+    /** The SDK's own error code (e.g. "Forbidden"), logged after the broker's. */
+    readonly serviceCode: string | undefined,
     readonly statusCode: number | undefined,
   ) {
-    super(`${errorClass}${statusCode === undefined ? "" : ` HTTP ${statusCode}`}${code ? ` ${code}` : ""}`);
+    const message = `${errorClass}${statusCode === undefined ? "" : ` HTTP ${statusCode}`}${serviceCode ? ` ${serviceCode}` : ""}`;
+    super("key_vault_request_failed", message);
+    this.message = message;
   }
 }
 
