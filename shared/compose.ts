@@ -1,3 +1,8 @@
+/*
+ * Over 250 lines on purpose: the composition root wires every component in one place, so the order
+ * of construction and which store, clock and lock each one gets can be read top to bottom. Domain
+ * logic does not belong here (the promotion cascade is rotation/promotion.ts).
+ */
 import { randomUUID } from "node:crypto";
 import type { TokenCredential } from "@azure/identity";
 import { IssuedAuditTrail } from "./broker/audit-trail.js";
