@@ -1,3 +1,8 @@
+/*
+ * Over 250 lines on purpose: the composition root wires every component in one place, so the order
+ * of construction and which store, clock and lock each one gets can be read top to bottom. Domain
+ * logic does not belong here (the promotion cascade is rotation/promotion.ts).
+ */
 import { randomUUID } from "node:crypto";
 import type { TokenCredential } from "@azure/identity";
 import { IssuedAuditTrail } from "./broker/audit-trail.js";
@@ -23,8 +28,8 @@ import { AdminService } from "./broker/admin-service.js";
 import { RejectionService } from "./broker/rejection-service.js";
 import { RejectedCredentialReplacer } from "./tokens/rejected-replacement.js";
 import { InProcessLock } from "./rotation/in-process-lock.js";
-import { journalSecretName } from "./rotation/journal.js";
 import type { Lock } from "./rotation/lock.js";
+import { forgetReplacedKey } from "./rotation/promotion.js";
 import { RotationService } from "./rotation/rotation-service.js";
 import { SigningKeys } from "./signing/signing-keys.js";
 import type { Telemetry } from "./telemetry/telemetry.js";
@@ -163,19 +168,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     logger,
     telemetry,
     lock,
-    onPromoted: async (provider) => {
-      const promoted = config.providers[provider];
-      if (promoted?.kind === "api-key") {
-        secrets.invalidate(promoted.key.secret);
-        secrets.invalidate(journalSecretName(promoted.key.secret));
-      }
-      // Tokens minted with the old key (http-token providers using it) go too.
-      for (const [name, p] of Object.entries(config.providers)) {
-        if (name === provider || (p.kind === "http-token" && p.authProvider === provider)) {
-          await cache.invalidate(name, { broadcast: true });
-        }
-      }
-    },
+    onPromoted: forgetReplacedKey(config.providers, { secrets, cache }),
   });
   const fleetStatus = new FleetStatus({
     self: { id: randomUUID(), startedAt: clock.now(), version: options.version ?? "unknown" },

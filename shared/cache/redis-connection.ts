@@ -2,6 +2,8 @@ import { createClient } from "redis";
 import type { Clock, Random, Sleeper } from "../clock.js";
 import { errorFields, type Logger } from "../log/logger.js";
 import type { StreamingRedisCredentials } from "./entra-redis-credentials.js";
+import { backoffDelay } from "../backoff.js";
+import { BrokerError } from "../errors/broker-error.js";
 
 export type RedisCommandClient = ReturnType<typeof createClient>;
 
@@ -57,18 +59,20 @@ export interface RedisConnectionStatus {
 }
 
 /** A command took longer than the per-command timeout. */
-export class RedisCommandTimeoutError extends Error {
+export class RedisCommandTimeoutError extends BrokerError<"redis_command_timeout"> {
   override readonly name = "RedisCommandTimeoutError";
   constructor() {
-    super("Redis command timed out.");
+    super("redis_command_timeout", "Redis command timed out.");
+    this.message = this.detail;
   }
 }
 
 /** The command client is not connected: fail fast instead of queueing. */
-export class RedisUnavailableError extends Error {
+export class RedisUnavailableError extends BrokerError<"redis_unavailable"> {
   override readonly name = "RedisUnavailableError";
   constructor() {
-    super("Redis is not connected.");
+    super("redis_unavailable", "Redis is not connected.");
+    this.message = this.detail;
   }
 }
 
@@ -239,8 +243,8 @@ export class RedisConnection {
         socket: {
           connectTimeout: options.connectTimeoutMs ?? 2_000,
           reconnectStrategy: (retries: number) => {
-            const delay = Math.min(maxDelay, BASE_RECONNECT_DELAY_MS * 2 ** Math.min(retries, 16));
-            return Math.round(random ? delay * (0.5 + random() / 2) : delay);
+            const policy = { baseMs: BASE_RECONNECT_DELAY_MS, maxMs: maxDelay, jitter: "equal", maxDoublings: 16 } as const;
+            return Math.round(backoffDelay(policy, retries + 1, random));
           },
         },
       });

@@ -4,6 +4,7 @@ import type { FetchLike } from "../http/fetch-like.js";
 import { errorFields, type Logger } from "../log/logger.js";
 import { readBodyText } from "../http/bounded-body.js";
 import { UpstreamFailure } from "../upstream/upstream-failure.js";
+import { BrokerError } from "../errors/broker-error.js";
 
 export interface IssuerKeysOptions {
   /** Key of the issuer in the configuration, for logs. */
@@ -26,8 +27,12 @@ export interface IssuerKeysOptions {
 }
 
 /** Thrown when no key set usable for verification exists (the token is not at fault). */
-export class JwksUnavailableError extends Error {
+export class JwksUnavailableError extends BrokerError<"jwks_unavailable"> {
   override readonly name = "JwksUnavailableError";
+  constructor(message: string) {
+    super("jwks_unavailable", message);
+    this.message = message;
+  }
 }
 
 /** A JWKS of an identity provider is a few KB; Entra's is ~10 KB. */
@@ -185,8 +190,12 @@ export class IssuerKeys {
 }
 
 /** A JWKS answer that cannot be used (status, size, shape, timeout); the message names no content. */
-class JwksFetchError extends Error {
+class JwksFetchError extends BrokerError<"jwks_fetch_failed"> {
   override readonly name = "JwksFetchError";
+  constructor(message: string) {
+    super("jwks_fetch_failed", message);
+    this.message = message;
+  }
 }
 
 /** The one bounded body reader (shared/http/bounded-body.ts); past the limit, a failed fetch like any other. */

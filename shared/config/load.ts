@@ -3,6 +3,7 @@ import type { z } from "zod";
 import { crossFieldProblems } from "./cross-field.js";
 import { ConfigSchema, type BrokerConfig } from "./schema.js";
 import { formatPath, scanJson } from "./strict-json.js";
+import { BrokerError } from "../errors/broker-error.js";
 
 /**
  * Parses configuration text. Every bad field is named, with its path, in one error so an operator
@@ -52,13 +53,14 @@ export function readConfigText(path: string): string {
 }
 
 /** A configuration that cannot run. A start-up error, never an HTTP answer. */
-export class ConfigError extends Error {
+export class ConfigError extends BrokerError<"config_invalid"> {
   override readonly name = "ConfigError";
   constructor(
     message: string,
     readonly problems: string[],
   ) {
-    super(message);
+    super("config_invalid", message);
+    this.message = message;
   }
 }
 

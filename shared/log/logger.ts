@@ -124,9 +124,15 @@ export function errorFields(error: unknown): LogFields {
   for (let depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
     if (current instanceof Error) {
       const code = (current as { code?: unknown }).code;
+      const serviceCode = (current as { serviceCode?: unknown }).serviceCode;
       const status = (current as { statusCode?: unknown }).statusCode;
       chain.push(
-        [current.name, typeof code === "string" ? code : undefined, typeof status === "number" ? String(status) : undefined]
+        [
+          current.name,
+          typeof code === "string" ? code : undefined,
+          typeof serviceCode === "string" ? serviceCode : undefined,
+          typeof status === "number" ? String(status) : undefined,
+        ]
           .filter(Boolean)
           .join(":"),
       );

@@ -2,7 +2,7 @@ import type { AccessToken, ClientSecretCredentialOptions, TokenCredential } from
 import { z } from "zod";
 import type { Clock } from "../clock.js";
 import { TOKEN_EXCHANGE_AUDIENCE, type EntraProviderConfig } from "../config/schema.js";
-import { BrokerError } from "../errors/broker-error.js";
+import { BrokerError, isBrokerError } from "../errors/broker-error.js";
 import { assertTokenSize } from "../http/bounded-body.js";
 import { fingerprint } from "../log/fingerprint.js";
 import type { SecretStore } from "../secrets/secret-store.js";
@@ -245,7 +245,7 @@ class ExchangeRecorder {
  * unknown tenant), a 2xx the SDK could not use is invalid. Summaries carry status and codes only.
  */
 export function classifyEntraError(error: unknown, last: EntraExchange | undefined, provider: string): Error {
-  if (error instanceof BrokerError || error instanceof UpstreamFailure) return error;
+  if (isBrokerError(error) || error instanceof UpstreamFailure) return error;
   const where = last?.step === "discovery" ? "openid-configuration " : "";
   if (last?.status !== undefined) {
     const { status } = last;

@@ -1,6 +1,7 @@
 import { iso } from "../clock.js";
 import type { RotationConfig } from "../config/rotation-schema.js";
 import type { RotationStatus } from "./rotation-types.js";
+import { dueAt } from "./schedule.js";
 
 type KeyAge = Pick<RotationStatus, "keyCreatedAt" | "keyAgeSec" | "nextDueAt" | "maxAgeDays" | "stale">;
 
@@ -9,7 +10,7 @@ export function keyAge(createdOn: number, now: number, rotation: RotationConfig)
   const age: KeyAge = {
     keyCreatedAt: iso(createdOn),
     keyAgeSec: Math.max(0, Math.floor((now - createdOn) / 1000)),
-    nextDueAt: iso(createdOn + rotation.intervalHours * 3_600_000),
+    nextDueAt: iso(dueAt(createdOn, rotation)),
   };
   if (rotation.maxAgeDays !== undefined) {
     age.maxAgeDays = rotation.maxAgeDays;

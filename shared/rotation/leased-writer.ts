@@ -1,8 +1,9 @@
 import type { Random, Sleeper } from "../clock.js";
-import { BrokerError } from "../errors/broker-error.js";
+import { BrokerError, isBrokerError } from "../errors/broker-error.js";
 import { errorFields, type Logger } from "../log/logger.js";
 import type { SecretStore, SecretVersion } from "../secrets/secret-store.js";
 import type { LockLease } from "./lock.js";
+import { backoffDelay } from "../backoff.js";
 
 /** Raised when the lease ran out or was taken over: the run stops without writing anything more. */
 export class LeaseLostError extends BrokerError {
@@ -49,8 +50,8 @@ export class LeasedWriter {
       } catch (error) {
         if (!retryable(error) || attempt >= retry.attempts) throw error;
         this.deps.logger.log("warn", "rotation_write_retry", { provider: this.provider, secret: name, attempt, ...errorFields(error) });
-        const delay = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
-        await this.deps.sleeper.sleep(delay / 2 + (delay / 2) * this.deps.random());
+        const policy = { baseMs: retry.baseDelayMs, maxMs: retry.maxDelayMs, jitter: "equal" } as const;
+        await this.deps.sleeper.sleep(backoffDelay(policy, attempt, this.deps.random));
       }
     }
   }
@@ -58,5 +59,5 @@ export class LeasedWriter {
 
 function retryable(error: unknown): boolean {
   if (error instanceof LeaseLostError) return false;
-  return !(error instanceof BrokerError) || error.code === "secret_unavailable";
+  return !isBrokerError(error) || error.code === "secret_unavailable";
 }

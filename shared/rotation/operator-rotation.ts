@@ -17,6 +17,7 @@ import type { RotationPlan, RotationResult, RotationStatus } from "./rotation-ty
 import { parseStoredKey } from "./stored-key.js";
 import { keyAge } from "./key-age.js";
 import type { PartnerPlatform } from "../platform.js";
+import { dueAt, isDue } from "./schedule.js";
 
 export interface OperatorRotationSettings {
   provider: string;
@@ -141,8 +142,8 @@ export class OperatorRotation {
       provider,
       mode: "operator",
       keyCreatedAt: iso(served.createdOn),
-      nextDueAt: iso(served.createdOn + rotation.intervalHours * 3_600_000),
-      due: this.deps.clock.now() >= served.createdOn + rotation.intervalHours * 3_600_000,
+      nextDueAt: iso(dueAt(served.createdOn, rotation)),
+      due: isDue(served.createdOn, this.deps.clock.now(), rotation),
       steps,
     };
     if (latest.version !== journal.acceptedVersion) {

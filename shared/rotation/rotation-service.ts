@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import { expandKeyApi } from "../config/rotation-schema.js";
 import type { ProviderConfig } from "../config/schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
-import type { ErrorCode } from "../errors/codes.js";
 import { UNKNOWN_PROVIDER_DETAIL } from "../http/provider-label.js";
 import { errorFields } from "../log/logger.js";
 import type { SecretStore } from "../secrets/secret-store.js";
@@ -111,7 +110,7 @@ export class RotationService {
     }
     await observe?.(result);
     if (FAILED_OUTCOMES.has(result.outcome)) {
-      const code = (result.error?.code ?? "conflict") as ErrorCode;
+      const code = result.error?.code ?? "conflict";
       const detail =
         result.error?.detail ??
         (result.reason === "previous_pending"

@@ -1,3 +1,4 @@
+import type { ErrorCode } from "../errors/codes.js";
 import type { ErrorRecord } from "./journal.js";
 
 /**
@@ -56,7 +57,7 @@ export interface RotationResult {
   acceptedVersion?: string;
   plan?: RotationPlan;
   /** Set when the outcome is a failure: the code and caller-safe detail of the BrokerError. */
-  error?: { code: string; detail: string };
+  error?: { code: ErrorCode; detail: string };
 }
 
 export interface RotationStatus {

@@ -3,6 +3,7 @@ import { isBrokerError } from "../errors/broker-error.js";
 import { errorFields, type Logger } from "../log/logger.js";
 import { errorType, noTelemetry, type Telemetry } from "../telemetry/telemetry.js";
 import { SecretNotFoundError, type SecretStore, type SecretVersion, type SecretVersionInfo } from "./secret-store.js";
+import { backoffDelay } from "../backoff.js";
 
 export interface CachingSecretStoreOptions {
   clock: Clock;
@@ -203,7 +204,7 @@ export class CachingSecretStore implements SecretStore {
     }
     if (current) {
       entry.failures++;
-      const retryInMs = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** (entry.failures - 1));
+      const retryInMs = backoffDelay({ baseMs: this.retryBaseMs, maxMs: this.retryMaxMs, jitter: "none" }, entry.failures);
       entry.retryAt = now + retryInMs;
       entry.staleLogged = false;
       this.logger.log("warn", "secret_refresh_failed", {

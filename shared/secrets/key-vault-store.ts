@@ -7,6 +7,7 @@ import { errorFields, type Logger } from "../log/logger.js";
 import { parseRetryAfter } from "../upstream/upstream-failure.js";
 import { SecretNotFoundError, type SecretStore, type SecretVersion, type SecretVersionInfo } from "./secret-store.js";
 import { assertSecretName, assertSecretVersion } from "./secret-name.js";
+import { backoffDelay } from "../backoff.js";
 
 /** Our own back-off for the one case the SDK does not retry: 429 without Retry-After. */
 export interface ThrottleBackoff {
@@ -145,8 +146,8 @@ export class KeyVaultSecretStore implements SecretStore {
         if (status === 404) throw new SecretNotFoundError(name);
         const cause = sanitize(error);
         if (status === 429 && retryAfterHeader(error) === undefined && attempt < this.throttle.maxAttempts) {
-          const cap = Math.min(this.throttle.maxDelayMs, this.throttle.baseDelayMs * 2 ** (attempt - 1));
-          const delayMs = Math.round(cap * this.deps.random()); // full jitter: a throttled fleet spreads out
+          const policy = { baseMs: this.throttle.baseDelayMs, maxMs: this.throttle.maxDelayMs, jitter: "full" } as const;
+          const delayMs = Math.round(backoffDelay(policy, attempt, this.deps.random)); // full jitter: a throttled fleet spreads out
           this.deps.logger.log("warn", "secret_store_throttled", { secret: name, operation, attempt, delay_ms: delayMs });
           await this.deps.sleeper.sleep(delayMs);
           continue;
@@ -182,14 +183,17 @@ export class KeyVaultSecretStore implements SecretStore {
 }
 
 /** Status, code and class of an SDK error, and nothing that could hold a request or response body. */
-export class KeyVaultRequestError extends Error {
+export class KeyVaultRequestError extends BrokerError<"key_vault_request_failed"> {
   override readonly name = "KeyVaultRequestError";
   constructor(
     readonly errorClass: string,
-    readonly code: string | undefined,
+    /** The SDK's own error code (e.g. "Forbidden"), logged after the broker's. */
+    readonly serviceCode: string | undefined,
     readonly statusCode: number | undefined,
   ) {
-    super(`${errorClass}${statusCode === undefined ? "" : ` HTTP ${statusCode}`}${code ? ` ${code}` : ""}`);
+    const message = `${errorClass}${statusCode === undefined ? "" : ` HTTP ${statusCode}`}${serviceCode ? ` ${serviceCode}` : ""}`;
+    super("key_vault_request_failed", message);
+    this.message = message;
   }
 }
 

@@ -1,4 +1,5 @@
 import type { CounterKey, GaugeKey, HistogramKey, SpanName } from "./instruments.js";
+import { isInternalCode } from "../errors/codes.js";
 
 export type AttributeValue = string | number | boolean | undefined;
 export type Attributes = Readonly<Record<string, AttributeValue>>;
@@ -43,11 +44,14 @@ export const noTelemetry: Telemetry = {
   observe() {},
 };
 
-/** The code of a BrokerError (or anything with a string `code`), else the error's class name. */
+/**
+ * The code of a BrokerError (or anything with a string `code`), else the error's class name. An
+ * internal-only code says less than the class that carries it (UpstreamFailure, RedisUnavailableError).
+ */
 export function errorType(error: unknown): string {
   if (typeof error === "object" && error !== null) {
     const code = (error as { code?: unknown }).code;
-    if (typeof code === "string" && /^[a-z_]{1,40}$/.test(code)) return code;
+    if (typeof code === "string" && /^[a-z_]{1,40}$/.test(code) && !isInternalCode(code)) return code;
     const name = (error as { name?: unknown }).name;
     if (typeof name === "string" && /^[A-Za-z]{1,40}$/.test(name)) return name;
   }

@@ -1,11 +1,12 @@
 import type { UpstreamPolicy } from "../config/schema.js";
-import { BrokerError } from "../errors/broker-error.js";
+import { BrokerError, isBrokerError } from "../errors/broker-error.js";
 import { errorFields } from "../log/logger.js";
 import { CircuitBreaker } from "./circuit-breaker.js";
 import { UpstreamFailure } from "./upstream-failure.js";
 import type { Platform } from "../platform.js";
 import { SPANS } from "../telemetry/instruments.js";
 import { errorType, noTelemetry, type Telemetry } from "../telemetry/telemetry.js";
+import { backoffDelay } from "../backoff.js";
 
 export type UpstreamCallerDeps = Platform;
 
@@ -109,7 +110,7 @@ export class UpstreamCaller {
           if (last.kind !== "transient" || n === this.policy.maxAttempts) break;
           const retryAfter = last.options.retryAfterSec;
           if (retryAfter !== undefined && retryAfter > this.policy.maxRetryAfterSec) break;
-          const backoff = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (n - 1)) * this.deps.random();
+          const backoff = backoffDelay({ baseMs: this.policy.baseDelayMs, maxMs: this.policy.maxDelayMs, jitter: "full" }, n, this.deps.random);
           const delay = Math.max(backoff, (retryAfter ?? 0) * 1000);
           // No attempt could start before the deadline: answer the caller now instead.
           if (this.deps.clock.now() + delay >= deadlineAt) break;
@@ -120,7 +121,7 @@ export class UpstreamCaller {
       // Not the partner's doing (secret store error, caller cancelled): free a half-open trial
       // without counting a failure, or the breaker would stay blocked for ever.
       this.breaker.release();
-      throw outer?.aborted && !(error instanceof BrokerError) ? cancelled(this.provider, outer) : error;
+      throw outer?.aborted && !isBrokerError(error) ? cancelled(this.provider, outer) : error;
     }
     // A rejection is the partner working correctly: it must not open the circuit for everyone.
     if (last?.kind === "rejected") this.breaker.onSuccess();
@@ -131,7 +132,7 @@ export class UpstreamCaller {
     if (retryAfterSec !== undefined && retryAfterSec > 0) {
       this.notBefore = this.deps.clock.now() + Math.min(retryAfterSec, this.policy.maxThrottleSec) * 1000;
     }
-    throw this.toBrokerError(last);
+    throw this.answerFor(last);
   }
 
   /** The HTTP client span (undici, Azure SDK) nests under it: attempt number and why the previous one failed. */
@@ -176,7 +177,8 @@ export class UpstreamCaller {
     return Math.min(this.policy.maxThrottleSec, Math.max(1, value));
   }
 
-  private toBrokerError(failure: UpstreamFailure | undefined): BrokerError {
+  /** The answer after the last attempt: rejected (never retried) or unavailable with a Retry-After. */
+  private answerFor(failure: UpstreamFailure | undefined): BrokerError {
     const provider = this.provider;
     if (failure?.kind === "rejected") {
       return new BrokerError("upstream_rejected", `Partner rejected the credentials of "${provider}" (${failure.summary}).`, {
@@ -197,7 +199,7 @@ export class UpstreamCaller {
 
 function asFailure(error: unknown): UpstreamFailure {
   if (error instanceof UpstreamFailure) return error;
-  if (error instanceof BrokerError) throw error; // e.g. secret_unavailable: not the partner's fault
+  if (isBrokerError(error)) throw error; // e.g. secret_unavailable: not the partner's fault
   return new UpstreamFailure("transient", "network error", { cause: error });
 }
 

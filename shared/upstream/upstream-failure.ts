@@ -1,3 +1,4 @@
+import { BrokerError } from "../errors/broker-error.js";
 /**
  * How one attempt at a partner call failed. Token sources translate their transport's errors into
  * this so one policy (upstream/upstream-caller.ts) decides about retries for every provider kind.
@@ -7,7 +8,7 @@
  */
 export type UpstreamFailureKind = "transient" | "rejected" | "invalid";
 
-export class UpstreamFailure extends Error {
+export class UpstreamFailure extends BrokerError<"upstream_attempt_failed"> {
   override readonly name = "UpstreamFailure";
   constructor(
     readonly kind: UpstreamFailureKind,
@@ -15,7 +16,8 @@ export class UpstreamFailure extends Error {
     readonly summary: string,
     readonly options: { status?: number; retryAfterSec?: number; cause?: unknown } = {},
   ) {
-    super(summary, options.cause === undefined ? undefined : { cause: options.cause });
+    super("upstream_attempt_failed", summary, { cause: options.cause });
+    this.message = summary;
   }
 }
 

@@ -4,7 +4,7 @@ import { ApiKeyProviderSchema, type ProviderConfig } from "../../../shared/confi
 import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { InProcessLock } from "../../../shared/rotation/in-process-lock.js";
-import { runMaintenance } from "../../../shared/rotation/maintenance.js";
+import { runMaintenance } from "../../../shared/broker/maintenance.js";
 import { RotationService } from "../../../shared/rotation/rotation-service.js";
 import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
 import { ManualClock } from "../../support/manual-clock.js";
