@@ -137,6 +137,8 @@ describe("a fleet of broker processes sharing one Redis", { skip }, () => {
       (_, i) => new TokenBrokerClient({ url: fleet.instances[i % FLEET_SIZE]!.url, caller: () => jwt, onEvent: (e) => events.push(e) }),
     );
     const site = `${fleet.env.sandbox.url}/ayyeka/v2.0/site`;
+    // One credential in service before the revocation (the cold burst has its own test above).
+    await clients[0]!.getCredential(REJECTED);
     const held = await Promise.all(clients.map((c) => c.getCredential(REJECTED)));
     assert.equal(new Set(held.map((c) => c.fingerprint)).size, 1, "every caller holds the same credential");
     const old = held[0]!;
