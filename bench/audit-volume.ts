@@ -53,7 +53,7 @@ try {
 async function measure(demo: DemoEnvironment, mode: string): Promise<Volume> {
   const logFile = join(workDir, `broker-${mode}.log`);
   const broker = await spawnBrokerProcess(
-    { ...withDevCa(process.env, tls), ...demo.appSettings, BROKER_CONFIG: demo.configPath, KEY_VAULT_URL: "", REDIS_URL: "", MAINTENANCE_SCHEDULE: "0 0 0 1 1 *" },
+    { ...withDevCa(process.env, tls), ...demo.brokerSettings({ MAINTENANCE_SCHEDULE: "0 0 0 1 1 *" }) },
     { logFile },
   );
   try {

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
       raw.providers["ayyeka-rejected"].rejectedMinIntervalSec = 0;
     },
   });
-  const broker = await spawnBrokerProcess({ ...env.appSettings, BROKER_CONFIG: env.configPath, KEY_VAULT_URL: "", REDIS_URL: "", MAINTENANCE_SCHEDULE: "0 0 0 1 1 *", LOG_LEVEL: "warn" });
+  const broker = await spawnBrokerProcess(env.brokerSettings({ MAINTENANCE_SCHEDULE: "0 0 0 1 1 *", LOG_LEVEL: "warn" }));
   try {
     const jwt = await env.issuer.mint(CALLER);
     const sandbox = env.sandbox.ayyeka;

@@ -75,7 +75,7 @@ export async function runFleetBench(o: FleetBenchOptions): Promise<FleetBenchRes
     onCleanup(() => env.close());
 
     o.progress(`fleet: starting ${o.brokers} broker processes on one Redis`);
-    const fleetEnv = { ...o.brokerEnv, ...env.appSettings, BROKER_CONFIG: env.configPath, REDIS_URL: redis.url };
+    const fleetEnv = { ...o.brokerEnv, ...env.brokerSettings({ REDIS_URL: redis.url }) };
     const fleet = await Promise.all(
       Array.from({ length: o.brokers }, async (_, i) => {
         const child = await o.spawn(`fleet-broker-${i + 1}`, fleetEnv, { logFile: join(o.workDir, `fleet-broker-${i + 1}.log`) });

@@ -116,14 +116,7 @@ async function main(s: BenchSettings): Promise<void> {
   // The cold providers must not be pre-warmed by a maintenance run before the burst.
   demo = await startDemoEnvironment({ tls, workDir, issuerDir: join(workDir, "issuer"), edit: keepColdProvidersCold });
   const env = demo;
-  const brokerEnv = {
-    ...withDevCa(process.env, tls),
-    ...env.appSettings,
-    BROKER_CONFIG: env.configPath,
-    KEY_VAULT_URL: undefined,
-    REDIS_URL: undefined,
-    MAINTENANCE_SCHEDULE: QUIET_MAINTENANCE_SCHEDULE,
-  };
+  const brokerEnv = { ...withDevCa(process.env, tls), ...env.brokerSettings({ MAINTENANCE_SCHEDULE: QUIET_MAINTENANCE_SCHEDULE }) };
   // Children log to files: a pipe would have to be drained by this process, which runs the load.
   const spawnProcess = async (name: string, childEnv: Record<string, string | undefined>, options: BrokerProcessOptions = {}) => {
     const child = await spawnBrokerProcess(childEnv, { logFile: join(workDir, `${name}.log`), cpus: cpuPlan.servers, ...options });

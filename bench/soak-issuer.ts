@@ -55,7 +55,7 @@ export async function soak(): Promise<{ name: string; figures: Record<string, st
   const cooldownSec = 5; // the IssuerSchema default, left unset above
   const logFile = join(workDir, "broker.log");
   const broker = await spawnBrokerProcess(
-    { ...withDevCa(process.env, tls), ...env.appSettings, BROKER_CONFIG: env.configPath, KEY_VAULT_URL: "", REDIS_URL: "", MAINTENANCE_SCHEDULE: "0 0 0 1 1 *" },
+    { ...withDevCa(process.env, tls), ...env.brokerSettings({ MAINTENANCE_SCHEDULE: "0 0 0 1 1 *" }) },
     { logFile },
   ).catch(async (error: unknown) => {
     await env.close();

@@ -26,15 +26,7 @@ export async function startSoakWorld(edit: (raw: Record<string, any>) => void): 
   let broker: BrokerProcess;
   try {
     broker = await spawnBrokerProcess(
-      {
-        ...withDevCa(process.env, tls),
-        ...env.appSettings,
-        BROKER_CONFIG: env.configPath,
-        KEY_VAULT_URL: undefined,
-        REDIS_URL: undefined,
-        MAINTENANCE_SCHEDULE: QUIET_MAINTENANCE_SCHEDULE,
-        LOG_LEVEL: "warn",
-      },
+      { ...withDevCa(process.env, tls), ...env.brokerSettings({ MAINTENANCE_SCHEDULE: QUIET_MAINTENANCE_SCHEDULE, LOG_LEVEL: "warn" }) },
       { logFile: join(workDir, "broker.log") },
     );
   } catch (error) {

@@ -61,7 +61,7 @@ try {
 async function measure(demo: DemoEnvironment, label: string, redisUrl: string): Promise<void> {
   const started = Date.now();
   const broker = await spawnBrokerProcess(
-    { ...withDevCa(process.env, tls), ...demo.appSettings, BROKER_CONFIG: demo.configPath, KEY_VAULT_URL: "", REDIS_URL: redisUrl, MAINTENANCE_SCHEDULE: "0 0 0 1 1 *" },
+    { ...withDevCa(process.env, tls), ...demo.brokerSettings({ REDIS_URL: redisUrl, MAINTENANCE_SCHEDULE: "0 0 0 1 1 *" }) },
     { logFile: join(workDir, `broker-${label.replace(/\W/g, "-")}.log`) },
   );
   try {

@@ -25,6 +25,11 @@ export interface DemoEnvironment {
    * (served by the sandbox, as the Functions host serves IDENTITY_ENDPOINT in Azure).
    */
   appSettings: Record<string, string>;
+  /**
+   * The app settings of a broker process serving this world: its configuration, the app settings
+   * above, the local secret store (no KEY_VAULT_URL) and no Redis, then `extra` on top.
+   */
+  brokerSettings(extra?: Record<string, string | undefined>): Record<string, string | undefined>;
   close(): Promise<void>;
 }
 
@@ -64,7 +69,14 @@ export async function startDemoEnvironment(options: DemoEnvironmentOptions): Pro
     for (const [name, value] of Object.entries(sandbox.secrets)) await store.set(name, value, { source: "sandbox" });
 
     const appSettings = sandbox.authority.managedIdentityEnv();
-    return { sandbox, issuer, configPath, config, secretsDir, appSettings, close: () => sandbox.close() };
+    const brokerSettings = (extra: Record<string, string | undefined> = {}) => ({
+      ...appSettings,
+      BROKER_CONFIG: configPath,
+      KEY_VAULT_URL: "",
+      REDIS_URL: "",
+      ...extra,
+    });
+    return { sandbox, issuer, configPath, config, secretsDir, appSettings, brokerSettings, close: () => sandbox.close() };
   } catch (error) {
     await sandbox.close();
     throw error;

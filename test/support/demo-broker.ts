@@ -25,13 +25,7 @@ export async function startDemoBroker(
   const env = await startDemoEnvironment({ tls, workDir, issuerDir: join(workDir, "issuer"), edit: options.edit });
   let broker: BrokerProcess;
   try {
-    broker = await spawnBrokerProcess({
-      ...env.appSettings,
-      BROKER_CONFIG: env.configPath,
-      KEY_VAULT_URL: "",
-      REDIS_URL: "",
-      ...options.appSettings,
-    });
+    broker = await spawnBrokerProcess(env.brokerSettings(options.appSettings));
   } catch (error) {
     await env.close();
     throw error;

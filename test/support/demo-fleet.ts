@@ -41,14 +41,7 @@ export async function startDemoFleet(options: DemoFleetOptions): Promise<DemoFle
   const tls = await ensureDevTls();
   const workDir = mkdtempSync(join(tmpdir(), "broker-fleet-"));
   const env = await startDemoEnvironment({ tls, workDir, issuerDir: join(workDir, "issuer"), edit: options.edit });
-  const settings = {
-    ...env.appSettings,
-    BROKER_CONFIG: env.configPath,
-    KEY_VAULT_URL: "",
-    REDIS_URL: options.redisUrl,
-    MAINTENANCE_SCHEDULE: NEVER,
-    ...options.appSettings,
-  };
+  const settings = env.brokerSettings({ REDIS_URL: options.redisUrl, MAINTENANCE_SCHEDULE: NEVER, ...options.appSettings });
   const instances: BrokerProcess[] = [];
   const everyProcess: BrokerProcess[] = [];
   const spawn = async () => {
