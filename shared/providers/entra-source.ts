@@ -25,8 +25,6 @@ export type EntraClientAuth =
   /** Workload identity federation: a token from the app's managed identity is the client assertion. */
   | { kind: "federated"; getAssertion: () => Promise<string> };
 
-export type EntraCredentialKind = EntraClientAuth["kind"];
-
 /** What EntraSource hands the credential factory; a subset of every credential's options. */
 export interface EntraCredentialOptions {
   authorityHost: string;
