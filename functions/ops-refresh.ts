@@ -1,6 +1,7 @@
 import { app, type HttpRequest } from "@azure/functions";
 import { handleHttp } from "../shared/http/handle-http.js";
 import { jsonResult, type HttpResult } from "../shared/http/http-result.js";
+import { parsed, parseFlag } from "../shared/http/request-params.js";
 import { broker, ready } from "./runtime.js";
 
 /**
@@ -11,7 +12,11 @@ export async function opsRefresh(request: HttpRequest): Promise<HttpResult> {
   return handleHttp(broker.logger, "ops-refresh", async () =>
     jsonResult(
       200,
-      await broker.admin.refresh(request.headers.get("authorization"), request.params.provider ?? "", request.query.get("revoke")),
+      await broker.admin.refresh(
+        request.headers.get("authorization"),
+        request.params.provider ?? "",
+        parsed(() => parseFlag(request.query.get("revoke"), "revoke")),
+      ),
     ),
   );
 }

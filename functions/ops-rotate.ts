@@ -1,6 +1,7 @@
 import { app, type HttpRequest } from "@azure/functions";
 import { handleHttp } from "../shared/http/handle-http.js";
 import { jsonResult, type HttpResult } from "../shared/http/http-result.js";
+import { parsed, parseFlag } from "../shared/http/request-params.js";
 import { broker, ready } from "./runtime.js";
 
 /** POST /api/ops/providers/{provider}/rotate[?dry_run=true]: rotate the partner key now (operator role). */
@@ -9,7 +10,7 @@ export async function opsRotate(request: HttpRequest): Promise<HttpResult> {
     const result = await broker.admin.rotate(
       request.headers.get("authorization"),
       request.params.provider ?? "",
-      request.query.get("dry_run"),
+      parsed(() => parseFlag(request.query.get("dry_run"), "dry_run")),
     );
     return jsonResult(200, result);
   });

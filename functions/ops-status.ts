@@ -1,6 +1,8 @@
 import { app, type HttpRequest } from "@azure/functions";
 import { handleHttp } from "../shared/http/handle-http.js";
 import { jsonResult, type HttpResult } from "../shared/http/http-result.js";
+import { parsed } from "../shared/http/request-params.js";
+import { parseStatusQuery } from "../shared/broker/status-query.js";
 import { broker, ready } from "./runtime.js";
 
 /**
@@ -11,11 +13,12 @@ export async function opsStatus(request: HttpRequest): Promise<HttpResult> {
   return handleHttp(broker.logger, "ops-status", async () =>
     jsonResult(
       200,
-      await broker.admin.status(request.headers.get("authorization"), {
-        provider: request.query.get("provider"),
-        state: request.query.get("state"),
-        view: request.query.get("view"),
-      }),
+      await broker.admin.status(
+        request.headers.get("authorization"),
+        parsed(() =>
+          parseStatusQuery({ provider: request.query.get("provider"), state: request.query.get("state"), view: request.query.get("view") }),
+        ),
+      ),
     ),
   );
 }

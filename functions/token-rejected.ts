@@ -1,7 +1,7 @@
 import { app, type HttpRequest } from "@azure/functions";
 import { handleHttp } from "../shared/http/handle-http.js";
 import { jsonResult, type HttpResult } from "../shared/http/http-result.js";
-import { MAX_REJECTION_BODY_BYTES } from "../shared/http/request-params.js";
+import { MAX_REJECTION_BODY_BYTES, parsed, parseRejectionBody } from "../shared/http/request-params.js";
 import { broker, ready } from "./runtime.js";
 
 /**
@@ -16,7 +16,7 @@ export async function tokenRejected(request: HttpRequest): Promise<HttpResult> {
     const result = await broker.rejections.report({
       authorization: request.headers.get("authorization"),
       provider: request.params.provider ?? "",
-      body,
+      fingerprint: parsed(() => parseRejectionBody(body).fingerprint),
     });
     return jsonResult(200, result);
   });

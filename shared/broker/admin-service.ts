@@ -2,7 +2,7 @@ import { type Clock, iso } from "../clock.js";
 import type { BrokerConfig } from "../config/schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
 import { providerLabel, UNKNOWN_PROVIDER_DETAIL } from "../http/provider-label.js";
-import { parseFlag } from "../http/request-params.js";
+import { type Parsed, parsedValue } from "../http/request-params.js";
 import type { LogFields, Logger } from "../log/logger.js";
 import type { ProviderRuntime } from "../providers/source-registry.js";
 import type { RotationService } from "../rotation/rotation-service.js";
@@ -10,7 +10,7 @@ import type { RotationResult, RotationStatus } from "../rotation/rotation-types.
 import type { SigningKeyRotation, SigningKeys } from "../signing/signing-keys.js";
 import type { TokenCache } from "../tokens/token-cache.js";
 import type { FleetStatus, StatusReport } from "./fleet-status.js";
-import { parseStatusQuery, type RawStatusQuery } from "./status-query.js";
+import type { StatusQuery } from "./status-query.js";
 import type { TokenService } from "./token-service.js";
 
 export interface AdminServiceDeps {
@@ -53,6 +53,9 @@ export interface RefreshResult {
   expires_at: string;
 }
 
+const NO_FILTER: Parsed<StatusQuery> = { ok: true, value: {} };
+const NOT_SET: Parsed<boolean> = { ok: true, value: false };
+
 /**
  * The operator routes. Every call authenticates the caller and requires the operator role, and
  * leaves an `admin_action` audit line. Everything returned is metadata: fingerprints, key ids,
@@ -64,11 +67,11 @@ export class AdminService {
   /** Filters (`provider`, `state`) and the view are checked after the operator is authenticated. */
   async status(
     authorization: string | null | undefined,
-    rawQuery: RawStatusQuery = {},
+    statusQuery: Parsed<StatusQuery> = NO_FILTER,
   ): Promise<StatusReport & { signing_keys?: unknown[] }> {
     const caller = await this.operator(authorization, "status");
     try {
-      const query = parseStatusQuery(rawQuery);
+      const query = parsedValue(statusQuery);
       // A filter may name a provider that does not exist: said without repeating the name.
       if (query.providers?.some((name) => !this.deps.providers.has(name))) {
         throw new BrokerError("provider_not_found", "Query parameter provider names a provider that is not configured.");
@@ -98,10 +101,10 @@ export class AdminService {
    * then costs nothing); `revoke=true` says the old one is known bad, so it is dropped everywhere
    * first and callers wait for the new one.
    */
-  async refresh(authorization: string | null | undefined, provider: string, revokeFlag: string | null = null): Promise<RefreshResult> {
+  async refresh(authorization: string | null | undefined, provider: string, revokeFlag: Parsed<boolean> = NOT_SET): Promise<RefreshResult> {
     const caller = await this.operator(authorization, "refresh", provider);
     const runtime = this.runtime(provider);
-    const revoke = parseFlag(revokeFlag, "revoke");
+    const revoke = parsedValue(revokeFlag);
     const action = revoke ? "refresh_revoke" : "refresh";
     try {
       const policy = this.deps.config.providers[provider]!.cache;
@@ -121,9 +124,9 @@ export class AdminService {
     }
   }
 
-  async rotate(authorization: string | null | undefined, provider: string, dryRunFlag: string | null): Promise<RotationResult | SigningKeyRotation> {
+  async rotate(authorization: string | null | undefined, provider: string, dryRunFlag: Parsed<boolean> = NOT_SET): Promise<RotationResult | SigningKeyRotation> {
     const caller = await this.operator(authorization, "rotate", provider);
-    const dryRun = parseFlag(dryRunFlag, "dry_run");
+    const dryRun = parsedValue(dryRunFlag);
     this.runtime(provider);
     if (this.deps.signingKeys.rotating().includes(provider)) {
       const result = await this.deps.signingKeys.rotate(provider, dryRun).catch((error: unknown) => {

@@ -3,7 +3,6 @@ import type { AuditConfig } from "../config/observability-schema.js";
 import type { LogFields, Logger } from "../log/logger.js";
 import type { IssuedCredential } from "../providers/credential.js";
 import type { CacheOutcome } from "../tokens/local-cache.js";
-import { issuedAuditFields } from "./issued-audit.js";
 
 export interface IssuedAuditTrailDeps {
   logger: Logger;
@@ -33,10 +32,10 @@ interface PendingSummary {
  * every pending summary early. `flush()` writes what is pending (graceful stop, process exit).
  */
 export class IssuedAuditTrail {
-  /** Callers whose first issuance of a credential is already written. */
-  private readonly firstWritten = new WeakMap<IssuedCredential, Set<string>>();
-  /** Keyed by the frozen audit fields, one object per (credential, caller, outcome): no key string per hit. */
-  private pending = new Map<LogFields, PendingSummary>();
+  /** Callers a credential was issued to already; dies with the credential. */
+  private readonly issuedTo = new WeakMap<IssuedCredential, Set<string>>();
+  /** One counter per (provider, credential, caller, cache outcome). */
+  private pending = new Map<string, PendingSummary>();
   private timer: AbortController | undefined;
   private closed = false;
   private readonly summaries: boolean;
@@ -57,20 +56,22 @@ export class IssuedAuditTrail {
     credential: IssuedCredential,
     firstServed?: (caller: string, provider: string, credential: IssuedCredential) => void,
   ): void {
-    const fields = issuedAuditFields(caller, provider, outcome, credential, firstServed);
-    if (!this.summaries || this.closed || this.isFirst(caller, credential)) {
-      this.deps.logger.log("info", "token_issued", fields);
+    const first = this.isFirst(caller, credential);
+    if (first) firstServed?.(caller, provider, credential);
+    if (!this.summaries || this.closed || first) {
+      this.deps.logger.log("info", "token_issued", auditFields(caller, provider, outcome, credential));
       return;
     }
     const now = this.deps.clock.now();
-    const known = this.pending.get(fields);
+    const key = `${provider}\n${credential.fingerprint}\n${caller}\n${outcome}`;
+    const known = this.pending.get(key);
     if (known !== undefined) {
       known.count++;
       known.lastAt = now;
       return;
     }
     if (this.pending.size >= this.maxPairs) this.flush();
-    this.pending.set(fields, { fields, count: 1, firstAt: now, lastAt: now });
+    this.pending.set(key, { fields: auditFields(caller, provider, outcome, credential), count: 1, firstAt: now, lastAt: now });
     this.arm();
   }
 
@@ -103,10 +104,10 @@ export class IssuedAuditTrail {
   }
 
   private isFirst(caller: string, credential: IssuedCredential): boolean {
-    let callers = this.firstWritten.get(credential);
+    let callers = this.issuedTo.get(credential);
     if (callers === undefined) {
       callers = new Set();
-      this.firstWritten.set(credential, callers);
+      this.issuedTo.set(credential, callers);
     }
     if (callers.has(caller)) return false;
     callers.add(caller);
@@ -125,4 +126,9 @@ export class IssuedAuditTrail {
       () => undefined,
     );
   }
+}
+
+/** What every issuance line says: no credential value, its fingerprint and fixed expiry instead. */
+function auditFields(caller: string, provider: string, outcome: CacheOutcome, credential: IssuedCredential): LogFields {
+  return { caller, provider, cache: outcome, fingerprint: credential.fingerprint, expires_at: new Date(credential.expiresAt).toISOString() };
 }

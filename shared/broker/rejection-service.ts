@@ -1,6 +1,6 @@
 import type { BrokerConfig } from "../config/schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
-import { parseRejectionBody } from "../http/request-params.js";
+import { type Parsed, parsedValue } from "../http/request-params.js";
 import type { Logger } from "../log/logger.js";
 import type { RejectedCredentialReplacer } from "../tokens/rejected-replacement.js";
 import type { TokenCache } from "../tokens/token-cache.js";
@@ -9,8 +9,8 @@ import type { TokenService } from "./token-service.js";
 export interface RejectionReport {
   authorization: string | null | undefined;
   provider: string;
-  /** The raw request body. */
-  body: string | undefined;
+  /** The fingerprint the body reports. */
+  fingerprint: Parsed<string>;
 }
 
 export interface RejectionResult {
@@ -49,7 +49,7 @@ export class RejectionService {
     try {
       const authorized = await this.deps.tokens.authorizeCaller(report.authorization, report.provider);
       caller = authorized.caller;
-      reported = parseRejectionBody(report.body).fingerprint;
+      reported = parsedValue(report.fingerprint);
       const provider = report.provider;
       const settings = this.deps.config.providers[provider]!;
       const current = await this.deps.cache.get(authorized.source, settings.cache, { minTtlSec: 0 });

@@ -1,10 +1,10 @@
 import type { Clock } from "../clock.js";
 import type { BrokerConfig } from "../config/schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
-import { parseMinTtl } from "../http/request-params.js";
+import { type Parsed, parsedValue } from "../http/request-params.js";
 import type { Logger } from "../log/logger.js";
 import { providerLabel, UNKNOWN_PROVIDER_DETAIL } from "../http/provider-label.js";
-import type { TokenSource } from "../providers/credential.js";
+import type { IssuedCredential, TokenSource } from "../providers/credential.js";
 import type { CallerVerifier, VerifiedCaller } from "../callers/caller-verifier.js";
 import type { CallerPolicy } from "../callers/caller-policy.js";
 import type { CacheResult } from "../tokens/local-cache.js";
@@ -13,12 +13,22 @@ import type { IssuedAuditTrail } from "./audit-trail.js";
 import { ServedLedger } from "./served-ledger.js";
 import { SPANS } from "../telemetry/instruments.js";
 import { noSpan, noTelemetry, type ActiveSpan, type SpanOptions, type Telemetry } from "../telemetry/telemetry.js";
-import { serializeTokenBody } from "./token-body.js";
 
 export interface TokenRequest {
   authorization: string | null | undefined;
   provider: string;
-  minTtl: string | null | undefined;
+  /** Seconds the credential must stay valid (`min_ttl`, or the configured default). */
+  minTtlSec: Parsed<number>;
+}
+
+/** What a caller is issued: the credential and what its response states about it. */
+export interface IssuedToken {
+  provider: string;
+  credential: IssuedCredential;
+  /** The scope a token provider's tokens are issued for, when configured. */
+  scope: string | undefined;
+  /** Whole seconds of validity left, never negative. */
+  expiresInSec: number;
 }
 
 export interface TokenServiceDeps {
@@ -49,7 +59,7 @@ export class TokenService {
   private readonly recordServed = (caller: string, provider: string, credential: { fingerprint: string }) =>
     this.served.record(caller, provider, credential.fingerprint);
   private readonly telemetry: Telemetry;
-  /** False with the no-op port: the hit path then builds no attribute objects. */
+  /** False with the no-op port: no span, no attribute objects. */
   private readonly observed: boolean;
 
   constructor(private readonly deps: TokenServiceDeps) {
@@ -60,73 +70,36 @@ export class TokenService {
     }
   }
 
-  /** The scope a token provider's tokens are issued for (stated in the token response). */
-  scopeOf(provider: string): string | undefined {
-    return this.scopes.get(provider);
-  }
-
-  /**
-   * Returns the serialized response body (see token-body.ts). On the hot path (a caller token
-   * already verified, a cached credential) the body comes back synchronously: a hit creates no
-   * promise and waits for no microtask. Everything else, denials included, is a promise; this
-   * method never throws.
-   */
-  issue(request: TokenRequest): string | Promise<string> {
-    // Without telemetry the hot path allocates nothing more than before: no closure, no span.
+  /** Never throws: every denial is a rejected promise, audited with its code. */
+  issue(request: TokenRequest): Promise<IssuedToken> {
     if (!this.observed) return this.issueIn(request, noSpan);
     return this.telemetry.span(SPANS.tokenRequest, REQUEST_SPAN, (span) => this.issueIn(request, span));
   }
 
-  private issueIn(request: TokenRequest, span: ActiveSpan): string | Promise<string> {
-    let caller: string | undefined;
-    let verified: VerifiedCaller | undefined;
-    try {
-      verified = this.deps.verifier.cached(request.authorization);
-      if (verified !== undefined) {
-        caller = this.callerName(verified);
-        const checked = this.check(verified, request);
-        const hit = this.deps.cache.peek(checked.source, checked.minTtlSec);
-        if (hit !== undefined) return this.issued(caller, request.provider, hit, span);
-      }
-    } catch (error) {
-      return Promise.reject(this.denied(error, caller, request.provider, span));
-    }
-    // A caller token to verify, or a credential to fetch (or wait for).
-    return this.issueAsync(request, span, verified);
-  }
-
-  /** `known`: the caller the hot path already found verified (not looked up, nor counted, twice). */
-  private async issueAsync(request: TokenRequest, span: ActiveSpan, known: VerifiedCaller | undefined): Promise<string> {
+  /** In the order of the contract: caller (401), parameters (400), provider (404), grant (403). */
+  private async issueIn(request: TokenRequest, span: ActiveSpan): Promise<IssuedToken> {
     let caller: string | undefined;
     try {
-      const verified = known ?? (await this.deps.verifier.verify(request.authorization));
-      caller = this.callerName(verified);
-      const checked = this.check(verified, request);
+      const verified = await this.deps.verifier.verify(request.authorization);
+      caller = this.deps.policy.identify(verified) ?? verified.id;
+      const minTtlSec = parsedValue(request.minTtlSec);
+      const source = this.sourceFor(request.provider);
+      this.deps.policy.authorizeProvider(verified, request.provider);
       const policy = this.deps.config.providers[request.provider]!.cache;
-      const result = await this.deps.cache.get(checked.source, policy, { minTtlSec: checked.minTtlSec });
+      const result = await this.deps.cache.get(source, policy, { minTtlSec });
       return this.issued(caller, request.provider, result, span);
     } catch (error) {
       throw this.denied(error, caller, request.provider, span);
     }
   }
 
-  private callerName(verified: VerifiedCaller): string {
-    return this.deps.policy.identify(verified) ?? verified.id;
-  }
-
-  /** In the order of the contract: parameters (400), provider (404), grant (403). */
-  private check(verified: VerifiedCaller, request: TokenRequest) {
-    const minTtlSec = parseMinTtl(request.minTtl, this.deps.config.defaultMinTtlSec);
-    const source = this.sourceFor(request.provider);
-    this.deps.policy.authorizeProvider(verified, request.provider);
-    return { minTtlSec, source };
-  }
-
-  private issued(caller: string, provider: string, result: CacheResult, span: ActiveSpan): string {
-    this.deps.audit.issued(caller, provider, result.outcome, result.credential, this.recordServed);
+  private issued(caller: string, provider: string, result: CacheResult, span: ActiveSpan): IssuedToken {
+    const { credential } = result;
+    this.deps.audit.issued(caller, provider, result.outcome, credential, this.recordServed);
     const now = this.deps.clock.now();
     if (this.observed) this.observeIssued(caller, provider, result, now, span);
-    return serializeTokenBody(provider, result.credential, now, this.scopes.get(provider));
+    const expiresInSec = Math.max(0, Math.floor((credential.expiresAt - now) / 1000));
+    return { provider, credential, scope: this.scopes.get(provider), expiresInSec };
   }
 
   private observeIssued(caller: string, provider: string, result: CacheResult, now: number, span: ActiveSpan): void {

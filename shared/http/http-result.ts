@@ -14,19 +14,11 @@ export interface HttpResult {
 const NO_STORE = "no-store";
 
 export function jsonResult(status: number, body: unknown): HttpResult {
-  return jsonTextResult(status, JSON.stringify(body));
-}
-
-/** Shared by every JSON response (read-only: hosts copy headers out, they never write to them). */
-const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({
-  "content-type": "application/json; charset=utf-8",
-  "cache-control": NO_STORE,
-  pragma: "no-cache",
-});
-
-/** For bodies serialized already (the token route builds its body from a template). */
-export function jsonTextResult(status: number, body: string): HttpResult {
-  return { status, headers: JSON_HEADERS as Record<string, string>, body };
+  return {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": NO_STORE, pragma: "no-cache" },
+    body: JSON.stringify(body),
+  };
 }
 
 /**

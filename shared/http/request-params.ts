@@ -1,6 +1,29 @@
 import { z } from "zod";
 import { BrokerError } from "../errors/broker-error.js";
 
+/**
+ * A request parameter as a function file parsed it: its value, or the 400 it deserves. Services
+ * raise the error only once the caller is authenticated, so a request without a valid caller
+ * token learns nothing about parameter rules (the contract's order: 401, then 400).
+ */
+export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: BrokerError };
+
+/** Runs a parser; a BrokerError it raises becomes the parameter's error, anything else propagates. */
+export function parsed<T>(parse: () => T): Parsed<T> {
+  try {
+    return { ok: true, value: parse() };
+  } catch (error) {
+    if (error instanceof BrokerError) return { ok: false, error };
+    throw error;
+  }
+}
+
+/** The parsed value, or its 400. */
+export function parsedValue<T>(parameter: Parsed<T>): T {
+  if (parameter.ok) return parameter.value;
+  throw parameter.error;
+}
+
 /** Longest min_ttl a caller may ask for; nothing the broker serves lives longer than a day. */
 const MAX_MIN_TTL_SEC = 86_400;
 

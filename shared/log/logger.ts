@@ -12,21 +12,8 @@ export interface Logger {
 
 export type LineSink = (line: string) => void;
 
-/**
- * One JSON object per line, cheap enough for the per-request audit line on the hot path: the
- * `{"time","level","event"` head is built once per millisecond and event, and a frozen fields
- * object is serialized once for its whole life (the token service passes the same frozen audit
- * fields for every hit of a caller on a credential).
- */
+/** One JSON object per line: `time`, `level` and `event` first, then the fields (capped, see capFields). */
 export class JsonLineLogger implements Logger {
-  private lastMs = Number.NaN;
-  private lastTime = "";
-  private headLevel: LogLevel | undefined;
-  private headEvent: string | undefined;
-  private head = "";
-  /** `,"field":value...}` per frozen fields object; a WeakMap, so it dies with the object. */
-  private readonly frozenTails = new WeakMap<LogFields, string>();
-
   constructor(
     private readonly sink: LineSink,
     private readonly clock: { now(): number },
@@ -35,32 +22,8 @@ export class JsonLineLogger implements Logger {
 
   log(level: LogLevel, event: string, fields?: LogFields): void {
     if (LEVEL_RANK[level] < LEVEL_RANK[this.minLevel]) return;
-    const now = this.clock.now();
-    if (now !== this.lastMs || level !== this.headLevel || event !== this.headEvent) {
-      if (now !== this.lastMs) {
-        this.lastMs = now;
-        this.lastTime = new Date(now).toISOString();
-      }
-      this.headLevel = level;
-      this.headEvent = event;
-      this.head = `{"time":"${this.lastTime}","level":"${level}","event":${JSON.stringify(event)}`;
-    }
-    this.sink(this.head + (fields === undefined ? "}" : this.tail(fields)) + "\n");
-  }
-
-  /** Same JSON as stringifying {time, level, event, ...fields}, without building that object. */
-  private tail(fields: LogFields): string {
-    // Only a frozen object is known not to change after it was serialized (callers freeze flat
-    // records of scalars, like the audit fields; a frozen object holding an array is their bug).
-    const frozen = Object.isFrozen(fields);
-    if (frozen) {
-      const known = this.frozenTails.get(fields);
-      if (known !== undefined) return known;
-    }
-    const json = JSON.stringify(capFields(fields));
-    const tail = json === "{}" ? "}" : "," + json.slice(1);
-    if (frozen) this.frozenTails.set(fields, tail);
-    return tail;
+    const time = new Date(this.clock.now()).toISOString();
+    this.sink(`${JSON.stringify({ time, level, event, ...(fields === undefined ? undefined : capFields(fields)) })}\n`);
   }
 }
 

@@ -141,11 +141,6 @@ export class TokenCache {
     this.deps.logger.log("info", "token_cache_invalidated", { provider, origin: "local", broadcast: Boolean(options.broadcast) });
   }
 
-  /** A hit verified less than a second ago, synchronously, or undefined ("call get()"). */
-  peek(source: TokenSource, minTtlSec: number): CacheResult | undefined {
-    return this.local.peek(source, minTtlSec);
-  }
-
   /**
    * Rejected-credential path (see rejected-replacement.ts): a new credential from the partner,
    * bypassing every cache, stored here and in the shared store; the other instances are told to

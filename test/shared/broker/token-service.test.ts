@@ -2,7 +2,8 @@ import { beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { IssuedAuditTrail } from "../../../shared/broker/audit-trail.js";
-import { TokenService } from "../../../shared/broker/token-service.js";
+import { type IssuedToken, type TokenRequest, TokenService } from "../../../shared/broker/token-service.js";
+import { parsed, parseMinTtl } from "../../../shared/http/request-params.js";
 import { systemSleeper } from "../../../functions/system.js";
 import { CallerPolicy } from "../../../shared/callers/caller-policy.js";
 import { CallerVerifier } from "../../../shared/callers/caller-verifier.js";
@@ -72,17 +73,24 @@ beforeEach(async () => {
   });
 });
 
+/** A request as functions/token.ts builds it from the URL (min_ttl as received, null when absent). */
+const request = (authorization: string | null, provider: string, minTtl: string | null = null): TokenRequest => ({
+  authorization,
+  provider,
+  minTtlSec: parsed(() => parseMinTtl(minTtl, config.defaultMinTtlSec)),
+});
+
 /** A denial is always a rejected promise, never a synchronous throw. */
-const rejectsWith = (result: string | Promise<string>, code: string) => {
+const rejectsWith = (result: Promise<IssuedToken>, code: string) => {
   assert.ok(result instanceof Promise, "a denial is a promise");
   return assert.rejects(result, (e: unknown) => e instanceof BrokerError && e.code === code);
 };
 
 describe("TokenService", () => {
   it("serves the credential and leaves one audit line with a fingerprint, never the token", async () => {
-    const body = JSON.parse(await service.issue({ authorization: `Bearer ${await token("orders")}`, provider: "ayyeka", minTtl: null }));
-    assert.equal(body.access_token, "CANARY-token-1");
-    assert.equal(body.expires_in, 3600);
+    const issued = await service.issue(request(`Bearer ${await token("orders")}`, "ayyeka"));
+    assert.equal(issued.credential.accessToken, "CANARY-token-1");
+    assert.equal(issued.expiresInSec, 3600);
     const [audit] = logger.events("token_issued");
     assert.deepEqual(
       { caller: audit?.caller, provider: audit?.provider, cache: audit?.cache, expires_at: audit?.expires_at },
@@ -94,33 +102,31 @@ describe("TokenService", () => {
 
   it("checks in order: authentication (401), parameters (400), provider (404), grant (403)", async () => {
     const good = `Bearer ${await token("orders")}`;
-    await rejectsWith(service.issue({ authorization: null, provider: "nope", minTtl: "bad" }), "caller_unauthenticated");
-    await rejectsWith(service.issue({ authorization: good, provider: "nope", minTtl: "bad" }), "bad_request");
-    await rejectsWith(service.issue({ authorization: good, provider: "nope", minTtl: null }), "provider_not_found");
-    await rejectsWith(service.issue({ authorization: good, provider: "phixflow", minTtl: null }), "caller_forbidden");
-    await rejectsWith(service.issue({ authorization: `Bearer ${await token("ops")}`, provider: "ayyeka", minTtl: null }), "caller_forbidden");
+    await rejectsWith(service.issue(request(null, "nope", "bad")), "caller_unauthenticated");
+    await rejectsWith(service.issue(request(good, "nope", "bad")), "bad_request");
+    await rejectsWith(service.issue(request(good, "nope")), "provider_not_found");
+    await rejectsWith(service.issue(request(good, "phixflow")), "caller_forbidden");
+    await rejectsWith(service.issue(request(`Bearer ${await token("ops")}`, "ayyeka")), "caller_forbidden");
     assert.equal(source.issueCalls.length, 0, "no partner call for a denied request");
     const denials = logger.events("token_denied").map((f) => f.code);
     assert.deepEqual(denials, ["caller_unauthenticated", "bad_request", "provider_not_found", "caller_forbidden", "caller_forbidden"]);
   });
 
-  it("answers a hit for an already verified caller synchronously, and still denies through a promise", async () => {
+  it("serves hits to an already verified caller from the cache, counts expires_in down, and still denies through a promise", async () => {
     const auth = `Bearer ${await token("orders")}`;
-    const first = service.issue({ authorization: auth, provider: "ayyeka", minTtl: null });
-    assert.ok(first instanceof Promise, "the first request verifies the caller token and fetches");
-    const fetched = JSON.parse(await first);
-    // The first hit re-reads the secret versions (the cache's prepare()); later ones within a second need nothing.
-    await service.issue({ authorization: auth, provider: "ayyeka", minTtl: null });
-    const hit = service.issue({ authorization: auth, provider: "ayyeka", minTtl: null });
-    assert.equal(typeof hit, "string", "a verified caller and a cached credential need no await");
-    assert.equal(JSON.parse(hit as string).access_token, fetched.access_token);
+    const fetched = await service.issue(request(auth, "ayyeka"));
+    await service.issue(request(auth, "ayyeka"));
+    clock.advance(60_000);
+    const hit = await service.issue(request(auth, "ayyeka"));
+    assert.equal(hit.credential.accessToken, fetched.credential.accessToken);
+    assert.equal(hit.expiresInSec, 3540);
     assert.deepEqual(
       logger.events("token_issued").map((f) => f.cache),
       ["miss", "hit", "hit"],
     );
-    // The same cached caller, denied on the synchronous path: a rejected promise and an audit line.
-    await rejectsWith(service.issue({ authorization: auth, provider: "phixflow", minTtl: null }), "caller_forbidden");
-    await rejectsWith(service.issue({ authorization: auth, provider: "ayyeka", minTtl: "-1" }), "bad_request");
+    // The same cached caller, denied: a rejected promise and an audit line.
+    await rejectsWith(service.issue(request(auth, "phixflow")), "caller_forbidden");
+    await rejectsWith(service.issue(request(auth, "ayyeka", "-1")), "bad_request");
     assert.deepEqual(
       logger.events("token_denied").map((f) => [f.caller, f.code]),
       [
@@ -128,28 +134,23 @@ describe("TokenService", () => {
         ["orders", "bad_request"],
       ],
     );
-    // A second later the cache re-reads the secret versions again: back to a promise, same credential.
-    clock.advance(1_000);
-    const recheck = service.issue({ authorization: auth, provider: "ayyeka", minTtl: null });
-    assert.ok(recheck instanceof Promise);
-    assert.equal(JSON.parse(await recheck).access_token, fetched.access_token);
     assert.equal(source.issueCalls.length, 1);
   });
 
   it("applies the default min_ttl and honours an explicit one", async () => {
     const auth = `Bearer ${await token("orders")}`;
     source.willIssue(40);
-    await service.issue({ authorization: auth, provider: "ayyeka", minTtl: null });
+    await service.issue(request(auth, "ayyeka"));
     clock.advance(15_000); // 25 s left: below the default 30
-    await service.issue({ authorization: auth, provider: "ayyeka", minTtl: null });
+    await service.issue(request(auth, "ayyeka"));
     assert.equal(source.issueCalls.length, 2);
-    await service.issue({ authorization: auth, provider: "ayyeka", minTtl: "0" });
+    await service.issue(request(auth, "ayyeka", "0"));
     assert.equal(source.issueCalls.length, 2, "min_ttl=0 accepts the cached one");
   });
 
   it("writes exactly one line per rejected caller token, carrying the reason and a fingerprint", async () => {
     const forged = (await token("orders")).replace(/\.[^.]+$/, ".AAAA");
-    await rejectsWith(service.issue({ authorization: `Bearer ${forged}`, provider: "ayyeka", minTtl: null }), "caller_unauthenticated");
+    await rejectsWith(service.issue(request(`Bearer ${forged}`, "ayyeka")), "caller_unauthenticated");
     assert.equal(logger.records.length, 1, logger.lines.join("\n"));
     const [line] = logger.events("token_denied");
     assert.equal(line?.code, "caller_unauthenticated");
@@ -161,7 +162,7 @@ describe("TokenService", () => {
   it("echoes no provider name that is not configured, even a well-formed one, in the problem or the log", async () => {
     const auth = `Bearer ${await token("orders")}`;
     for (const name of ["ghost-provider", "x".repeat(10_000), "a\r\nfake-line"]) {
-      const error = await Promise.resolve(service.issue({ authorization: auth, provider: name, minTtl: null })).then(
+      const error = await Promise.resolve(service.issue(request(auth, name))).then(
         () => assert.fail("accepted"),
         (e: BrokerError) => e,
       );
@@ -174,7 +175,7 @@ describe("TokenService", () => {
 
   it("never echoes a malformed provider name into the log", async () => {
     const auth = `Bearer ${await token("orders")}`;
-    await rejectsWith(service.issue({ authorization: auth, provider: "<script>CANARY", minTtl: null }), "provider_not_found");
+    await rejectsWith(service.issue(request(auth, "<script>CANARY")), "provider_not_found");
     assert.ok(!logger.lines.join("\n").includes("CANARY"));
   });
 });
@@ -204,10 +205,9 @@ describe("TokenService telemetry", () => {
 
   it("one server span per request with caller, provider and cache outcome; the hit path too", async () => {
     const auth = `Bearer ${await token("orders")}`;
-    await traced.issue({ authorization: auth, provider: "ayyeka", minTtl: null });
-    await traced.issue({ authorization: auth, provider: "ayyeka", minTtl: null });
-    const hit = traced.issue({ authorization: auth, provider: "ayyeka", minTtl: null });
-    assert.equal(typeof hit, "string", "the hot hit stays synchronous");
+    await traced.issue(request(auth, "ayyeka"));
+    await traced.issue(request(auth, "ayyeka"));
+    await traced.issue(request(auth, "ayyeka"));
     const requests = t.spans().filter((s) => s.name === "token_broker.token.request");
     assert.deepEqual(
       requests.map((s) => [s.attributes.caller, s.attributes.provider, s.attributes.outcome]),
@@ -236,9 +236,9 @@ describe("TokenService telemetry", () => {
 
   it("denials carry the code and status; a provider name that is not configured becomes one label", async () => {
     const auth = `Bearer ${await token("orders")}`;
-    await rejectsWith(traced.issue({ authorization: auth, provider: "phixflow", minTtl: null }), "caller_forbidden");
-    for (let i = 0; i < 3; i++) await rejectsWith(traced.issue({ authorization: auth, provider: `nope-${i}`, minTtl: null }), "provider_not_found");
-    await rejectsWith(traced.issue({ authorization: "Bearer junk", provider: "ayyeka", minTtl: null }), "caller_unauthenticated");
+    await rejectsWith(traced.issue(request(auth, "phixflow")), "caller_forbidden");
+    for (let i = 0; i < 3; i++) await rejectsWith(traced.issue(request(auth, `nope-${i}`)), "provider_not_found");
+    await rejectsWith(traced.issue(request("Bearer junk", "ayyeka")), "caller_unauthenticated");
     const points = await t.points("token_broker.token.requests");
     assert.deepEqual(
       points.map((p) => [p.attributes.provider, p.attributes.code, p.attributes["http.response.status_code"], p.value]),
@@ -254,7 +254,7 @@ describe("TokenService telemetry", () => {
 
   it("no token, caller JWT or fingerprint in any span or metric", async () => {
     const jwt = await token("orders");
-    const body = JSON.parse(await traced.issue({ authorization: `Bearer ${jwt}`, provider: "ayyeka", minTtl: null }));
+    const issued = await traced.issue(request(`Bearer ${jwt}`, "ayyeka"));
     const exported = JSON.stringify([
       t.spans().map((s) => [s.name, s.attributes, s.status, s.events]),
       await t.points("token_broker.token.requests"),
@@ -262,6 +262,6 @@ describe("TokenService telemetry", () => {
     ]);
     assert.ok(!exported.includes("CANARY"));
     assert.ok(!exported.includes(jwt));
-    assert.ok(!exported.includes(body.access_token));
+    assert.ok(!exported.includes(issued.credential.accessToken!));
   });
 });

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { serializeTokenBody } from "../../../shared/broker/token-body.js";
+import { tokenResult } from "../../../shared/http/token-response.js";
 import type { IssuedCredential } from "../../../shared/providers/credential.js";
 
 const now = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -14,8 +14,10 @@ test("a token credential serializes to the documented body, in contract order", 
     issuedAt: now,
     fingerprint: "sha256:000000000000",
   });
-  const text = serializeTokenBody("flowe", credential, now, "api://p1-test/.default");
-  const body = JSON.parse(text);
+  const result = tokenResult({ provider: "flowe", credential, scope: "api://p1-test/.default", expiresInSec: 3599 });
+  assert.equal(result.status, 200);
+  assert.equal(result.headers["cache-control"], "no-store");
+  const body = JSON.parse(result.body);
   assert.deepEqual(Object.keys(body), ["provider", "token_type", "access_token", "scope", "expires_in", "expires_at", "headers", "fingerprint"]);
   assert.deepEqual(body, {
     provider: "flowe",
@@ -27,9 +29,6 @@ test("a token credential serializes to the documented body, in contract order", 
     headers: { Authorization: 'Bearer tok"en\\1', AuthKey: "k" },
     fingerprint: "sha256:000000000000",
   });
-  // Later hits reuse the template; only expires_in moves.
-  assert.equal(JSON.parse(serializeTokenBody("flowe", credential, now + 60_000)).expires_in, 3539);
-  assert.equal(JSON.parse(serializeTokenBody("flowe", credential, now + 4_000_000)).expires_in, 0);
 });
 
 test("a static key has no access_token", () => {
@@ -40,7 +39,7 @@ test("a static key has no access_token", () => {
     issuedAt: now,
     fingerprint: "sha256:111111111111",
   });
-  const body = JSON.parse(serializeTokenBody("phixflow", credential, now, "ignored-for-static-keys"));
+  const body = JSON.parse(tokenResult({ provider: "phixflow", credential, scope: "ignored-for-static-keys", expiresInSec: 900 }).body);
   assert.deepEqual(Object.keys(body), ["provider", "token_type", "expires_in", "expires_at", "headers", "fingerprint"]);
   assert.equal(body.expires_in, 900);
 });
