@@ -166,6 +166,22 @@ export function formatSameProcessComparison(same: HitComparison, brokerLabel: st
   ].join("\n");
 }
 
+/** (b~) vs (b): the same token hits served by another build (BENCH_HITS_COMPARE) and by this one. */
+export function formatBuildComparison(c: HitComparison, build: string): string {
+  const rows = [
+    ["", "req/s", "p50 ms", "p99 ms", "bytes/resp", "server CPU µs/req"],
+    [`(b~) compared build, ${build}`, fixed(c.trivial.reqPerSec), fixed(c.trivial.p50Ms), fixed(c.trivial.p99Ms), String(c.trivial.bytesPerResponse), cpuCell(c.trivial)],
+    ["(b)  this build", fixed(c.broker.reqPerSec), fixed(c.broker.p50Ms), fixed(c.broker.p99Ms), String(c.broker.bytesPerResponse), cpuCell(c.broker)],
+  ];
+  return [
+    "",
+    "This build against the compared one (same hits, interleaved in every round):",
+    table(rows),
+    `req/s ratio b/b~ = ${fixed(c.reqRatio, 3)}   p99 ratio b/b~ = ${fixed(c.p99Ratio, 3)}   (informational)`,
+    ...(c.valid ? [] : ["INVALID: a run saw errors, timeouts or non-2xx answers"]),
+  ].join("\n");
+}
+
 /** Non-200 outcomes of a burst, e.g. "503:3,network_error:1", or "-". */
 function other(b: BurstFigures): string {
   return (

@@ -26,6 +26,7 @@ import {
   formatFleet,
   formatHitComparisons,
   formatSameProcessComparison,
+  formatBuildComparison,
   formatProfile,
   formatRuns,
   type ColdResult,
@@ -74,7 +75,7 @@ let demo: DemoEnvironment | undefined;
 // Whatever happens (a hung request, a child that never answers), the bench ends by itself.
 const runSec = settings.durationSec + settings.warmupSec;
 const budgetMs =
-  (settings.rounds * 5 * runSec +
+  (settings.rounds * (settings.hitsCompare ? 6 : 5) * runSec +
     2 * (settings.profileSec + PROFILE_WARMUP_SEC) +
     (settings.fleetBrokers > 0 ? settings.rounds * 2 * runSec + 60 : 0) +
     settings.coldStartRounds * 15 +
@@ -187,6 +188,11 @@ async function main(s: BenchSettings): Promise<void> {
   const sameMatchedUrl = same.url + TRIVIAL_MATCHED_PATH;
   await expectOk(sameTokenUrl, auth, "broker (same process) token", s.warmProvider);
   await expectOk(sameMatchedUrl, auth, "broker (same process) trivial, matched");
+  // (b~): the broker of another build (BENCH_HITS_COMPARE), served by that build's own local host.
+  const compared = s.hitsCompare
+    ? await spawnProcess("broker-compared", brokerEnv, { script: join(resolve(s.hitsCompare), "dist", "dev", "host", "serve-functions.js") })
+    : undefined;
+  if (compared) await expectOk(`${compared.url}/api/token/${s.warmProvider}`, auth, "compared build's broker token", s.warmProvider);
 
   const load = (url: string, headers: Record<string, string>, pid: number) =>
     runLoad({
@@ -204,12 +210,16 @@ async function main(s: BenchSettings): Promise<void> {
   const brokerRuns: LoadFigures[] = [];
   const sameMatchedRuns: LoadFigures[] = [];
   const sameBrokerRuns: LoadFigures[] = [];
+  const comparedRuns: LoadFigures[] = [];
   const targets = [
     { label: "(a)  trivial", what: "(a) trivial", url: trivialUrl, headers: {}, pid: trivial.pid, into: trivialRuns },
     { label: "(a') trivial, matched", what: "(a') trivial, matched", url: matchedUrl, headers: auth, pid: trivial.pid, into: matchedRuns },
     { label: `(b)  token/${s.warmProvider}`, what: "(b) broker token hits", url: tokenUrl, headers: auth, pid: broker.pid, into: brokerRuns },
     { label: "(a'') trivial, matched, broker process", what: "(a'') trivial in the broker process", url: sameMatchedUrl, headers: auth, pid: same.pid, into: sameMatchedRuns },
     { label: `(b'') token/${s.warmProvider}, same process`, what: "(b'') token hits, same process", url: sameTokenUrl, headers: auth, pid: same.pid, into: sameBrokerRuns },
+    ...(compared
+      ? [{ label: `(b~) token/${s.warmProvider}, compared build`, what: "(b~) compared build's token hits", url: `${compared.url}/api/token/${s.warmProvider}`, headers: auth, pid: compared.pid, into: comparedRuns }]
+      : []),
   ];
   for (let round = 1; round <= s.rounds; round++) {
     for (const t of targets) {
@@ -222,7 +232,9 @@ async function main(s: BenchSettings): Promise<void> {
   await stopChild(trivial);
   await stopChild(broker);
   await stopChild(same);
+  if (compared) await stopChild(compared);
   const hits = compareHits(trivialRuns, brokerRuns);
+  const hitsCompared = compared ? compareHits(comparedRuns, brokerRuns) : undefined;
   const hitsMatched = compareHits(matchedRuns, brokerRuns);
   const hitsSameProcess = compareHits(sameMatchedRuns, sameBrokerRuns);
 
@@ -324,12 +336,13 @@ async function main(s: BenchSettings): Promise<void> {
     "",
     ...coldStartText,
     "",
-    "Runs (interleaved a, a', b, a'', b'' in each round):",
+    `Runs (interleaved a, a', b, a'', b''${compared ? ", b~" : ""} in each round):`,
     formatRuns(runs),
     "",
     "Cache hits vs the trivial function — two baselines:",
     formatHitComparisons(hits, hitsMatched, brokerLabel),
     formatSameProcessComparison(hitsSameProcess, brokerLabel),
+    ...(hitsCompared ? [formatBuildComparison(hitsCompared, s.hitsCompare!)] : []),
     `response bodies: (a) ${bodyBytes.trivial} bytes; (a') ${bodyBytes.trivial_matched} bytes and (b) ${bodyBytes.broker} bytes, both ${brokerOk.contentType}`,
     `request headers: (a) none; (a') and (b) the same Authorization: Bearer <${s.warmCaller} JWT, ${callerToken.length} chars>`,
     "",
@@ -366,6 +379,8 @@ async function main(s: BenchSettings): Promise<void> {
     hits_matched: hitJson(hitsMatched),
     // b''/a'': both routes served by one broker process (same runtime, modules, heap).
     hits_same_process: hitJson(hitsSameProcess),
+    // b/b~: this build's token hits against another build's (BENCH_HITS_COMPARE).
+    hits_compared_build: hitsCompared && { build: s.hitsCompare, ...hitJson(hitsCompared) },
     cold: cold.map((c) => ({ ...c, burst: { ...c.burst, wallMs: Math.round(c.burst.wallMs) } })),
     cold_baseline_trivial: { ...coldBaseline, wallMs: Math.round(coldBaseline.wallMs) },
     cold_start: coldStart,

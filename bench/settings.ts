@@ -35,6 +35,8 @@ const BenchEnvSchema = z.object({
   BENCH_ONLY: z.enum(["all", "cold-start"]).default("all"),
   /** Another function app folder (e.g. an older build) measured in the same cold-start rounds, for information. */
   BENCH_COLD_START_COMPARE: z.string().optional(),
+  /** Another checkout with a built dist/ (e.g. an earlier commit): its broker serves the same hits, interleaved with (b). */
+  BENCH_HITS_COMPARE: z.string().optional(),
 });
 
 export interface BenchSettings {
@@ -53,6 +55,7 @@ export interface BenchSettings {
   coldStartRounds: number;
   only: "all" | "cold-start";
   coldStartCompare: string | undefined;
+  hitsCompare: string | undefined;
 }
 
 /** Reads BENCH_* from the environment (validated: a typo must not silently bench something else). */
@@ -78,5 +81,6 @@ export function readBenchSettings(env: Record<string, string | undefined>): Benc
     coldStartRounds: e.BENCH_COLD_START_ROUNDS,
     only: e.BENCH_ONLY,
     coldStartCompare: e.BENCH_COLD_START_COMPARE || undefined,
+    hitsCompare: e.BENCH_HITS_COMPARE || undefined,
   };
 }
