@@ -2,6 +2,7 @@ import { iso } from "../clock.js";
 import type { RotationConfig } from "../config/rotation-schema.js";
 import type { ApiKeyProviderConfig } from "../config/schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
+import { ConflictError, isConflict } from "../errors/conflict-error.js";
 import { discardBody } from "../http/bounded-body.js";
 import { fingerprint } from "../log/fingerprint.js";
 import { errorFields } from "../log/logger.js";
@@ -13,7 +14,7 @@ import { basicHeader } from "./key-api.js";
 import { OPEN_PHASES, journalSecretName, readJournal, type OperatorJournal, type PartnerPhase } from "./journal.js";
 import { LeasedWriter, NORMAL_WRITE } from "./leased-writer.js";
 import type { LockLease } from "./lock.js";
-import type { RotationPlan, RotationResult, RotationStatus } from "./rotation-types.js";
+import { rotationFailure, type RotationPlan, type RotationResult, type RotationStatus } from "./rotation-types.js";
 import { parseStoredKey } from "./stored-key.js";
 import { keyAge } from "./key-age.js";
 import type { PartnerPlatform } from "../platform.js";
@@ -41,10 +42,10 @@ export class ProbeRejectedError extends BrokerError {
  * meanwhile). Operator mode would overwrite it, losing what it holds: in "created"/"verified" the
  * only copy of a new partner key's secret, in "creating"/"retiring" the key left to delete.
  */
-export class PartnerJournalOpenError extends BrokerError {
+export class PartnerJournalOpenError extends ConflictError {
   constructor(provider: string, phase: PartnerPhase) {
     super(
-      "conflict",
+      "journal_open",
       `The rotation journal of "${provider}" holds an unfinished partner-api rotation (phase "${phase}"); operator rotation will not overwrite it. Set rotation.mode back to "partner-api" until a run finishes it, then switch.`,
     );
   }
@@ -161,13 +162,13 @@ export class OperatorRotation {
     const { provider, config, rotation } = this.settings;
     const [loaded, latest] = await Promise.all([
       this.loadJournal().catch((error: unknown) => {
-        if (error instanceof PartnerJournalOpenError) return error;
+        if (isConflict(error, "journal_open")) return error;
         throw error;
       }),
       this.deps.secrets.get(config.key.secret),
     ]);
     const now = this.deps.clock.now();
-    if (loaded instanceof PartnerJournalOpenError) {
+    if (loaded instanceof ConflictError) {
       // Nothing is pinned by a partner journal: the latest version is the one served.
       const identity = this.identify(latest);
       return {
@@ -266,7 +267,7 @@ export class OperatorRotation {
       outcome,
       actions,
       ...(journal?.acceptedVersion === undefined ? {} : { acceptedVersion: journal.acceptedVersion }),
-      ...(failure ? { error: { code: failure.code, detail: failure.detail } } : {}),
+      ...(failure ? { error: rotationFailure(failure) } : {}),
     };
   }
 }

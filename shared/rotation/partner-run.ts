@@ -1,6 +1,7 @@
 import { type Clock, iso, type Random, type Sleeper } from "../clock.js";
 import type { KeyApiSpec, RotationConfig } from "../config/rotation-schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
+import { isConflict } from "../errors/conflict-error.js";
 import { fingerprint } from "../log/fingerprint.js";
 import { errorFields, type Logger } from "../log/logger.js";
 import type { SecretStore } from "../secrets/secret-store.js";
@@ -8,10 +9,10 @@ import { SPANS } from "../telemetry/instruments.js";
 import { noTelemetry, type Telemetry } from "../telemetry/telemetry.js";
 import { KeyLimitReachedError, type KeyCredential, type PartnerKey, type PartnerKeyApi } from "./key-api.js";
 import { OPEN_PHASES, type PartnerJournal } from "./journal.js";
-import { CRITICAL_WRITE, LeaseLostError, LeasedWriter, NORMAL_WRITE, type WriteRetry } from "./leased-writer.js";
+import { CRITICAL_WRITE, LeasedWriter, NORMAL_WRITE, type WriteRetry } from "./leased-writer.js";
 import type { LockLease } from "./lock.js";
 import { mustRetirePrevious, ownOrphans, protectedKeyIds, rotationVerdict, wantsRotation } from "./partner-decisions.js";
-import type { RotationResult } from "./rotation-types.js";
+import { rotationFailure, type RotationResult } from "./rotation-types.js";
 import { isDue } from "./schedule.js";
 import { KEY_ID_TAG, serializeStoredKey, type StoredKey } from "./stored-key.js";
 
@@ -77,7 +78,7 @@ export class PartnerRun {
     private readonly settings: PartnerRunSettings,
     private readonly deps: PartnerRotationDeps,
     private readonly reads: PartnerReads,
-    private readonly lease: LockLease,
+    lease: LockLease,
   ) {
     this.writer = new LeasedWriter(deps, lease, settings.provider);
   }
@@ -126,7 +127,7 @@ export class PartnerRun {
     } catch (error) {
       const failure = toBrokerError(error);
       await this.recordFailure(error, failure);
-      return this.result(error instanceof KeyLimitReachedError ? "key_limit_reached" : "failed", failure);
+      return this.result(isConflict(failure, "key_limit_reached") ? "key_limit_reached" : "failed", failure);
     }
     const result = this.result(outcome);
     if (reason !== undefined) result.reason = reason;
@@ -215,7 +216,7 @@ export class PartnerRun {
     } catch (error) {
       // The secret exists only in memory and cannot be kept: delete the key rather than leave it
       // unaccounted for (the journal still says "creating", so the next run would find it anyway).
-      if (!(error instanceof LeaseLostError)) {
+      if (!isConflict(error, "lease_lost")) {
         await this.deleteAtPartner(created.id, "unrecorded").catch((cleanup: unknown) => this.logCleanupFailure(cleanup));
       }
       throw error;
@@ -346,7 +347,7 @@ export class PartnerRun {
   }
 
   private async recordFailure(error: unknown, failure: BrokerError): Promise<void> {
-    const code = error instanceof KeyLimitReachedError ? "key_limit_reached" : failure.code;
+    const code = isConflict(failure, "key_limit_reached") ? "key_limit_reached" : failure.code;
     this.deps.logger.log("error", "rotation_failed", {
       provider: this.provider,
       phase: this.journal.phase,
@@ -354,7 +355,7 @@ export class PartnerRun {
       code,
       ...errorFields(error),
     });
-    if (error instanceof LeaseLostError) return; // someone else owns the journal now
+    if (isConflict(failure, "lease_lost")) return; // someone else owns the journal now
     const counts = this.attempting;
     const failures = this.journal.failures + (counts ? 1 : 0);
     const maxFailures = this.settings.rotation.maxFailures;
@@ -398,8 +399,8 @@ export class PartnerRun {
     return { [KEY_ID_TAG]: key.id, "managed-by": "token-broker", ...(key.rotationId ? { rotationId: key.rotationId } : {}) };
   }
 
-  private async ensureHeld(): Promise<void> {
-    if (!(await this.lease.stillHeld())) throw new LeaseLostError(this.provider);
+  private ensureHeld(): Promise<void> {
+    return this.writer.ensureHeld();
   }
 
   private logCleanupFailure(error: unknown): void {
@@ -415,7 +416,7 @@ export class PartnerRun {
       actions: this.actions,
       ...(key ? { keyId: key.id } : {}),
       ...(key?.previous ? { previousKeyId: key.previous.id, retireAt: iso(key.previous.retireAt) } : {}),
-      ...(failure ? { error: { code: failure.code, detail: failure.detail } } : {}),
+      ...(failure ? { error: rotationFailure(failure) } : {}),
     };
   }
 }
