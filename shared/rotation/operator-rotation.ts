@@ -11,7 +11,7 @@ import type { SecretVersion } from "../secrets/secret-store.js";
 import { UpstreamCaller } from "../upstream/upstream-caller.js";
 import { UpstreamFailure, parseRetryAfter } from "../upstream/upstream-failure.js";
 import { basicHeader } from "./key-api.js";
-import { OPEN_PHASES, journalSecretName, readJournal, type OperatorJournal, type PartnerPhase } from "./journal.js";
+import { OPEN_PHASES, journalSecretName, readJournal, withFailure, type OperatorJournal, type PartnerPhase } from "./journal.js";
 import { LeasedWriter, NORMAL_WRITE } from "./leased-writer.js";
 import type { LockLease } from "./lock.js";
 import { rotationFailure, type RotationPlan, type RotationResult, type RotationStatus } from "./rotation-types.js";
@@ -117,15 +117,9 @@ export class OperatorRotation {
       return this.result("accepted", actions, journal);
     } catch (error) {
       const failure = toBrokerError(error);
-      const failures = journal.failures + 1;
-      const next: OperatorJournal = {
-        ...journal,
-        rejectedVersion: latest.version,
-        failures,
-        needsAttention: journal.needsAttention || failures >= this.settings.rotation.maxFailures,
-        lastError: { code: failure.code, detail: failure.detail, at: iso(this.deps.clock.now()) },
-      };
-      this.deps.logger.log("error", "rotation_version_rejected", { provider, version: latest.version, failures, ...errorFields(error) });
+      const lastError = { code: failure.code, detail: failure.detail, at: iso(this.deps.clock.now()) };
+      const next = withFailure({ ...journal, rejectedVersion: latest.version }, lastError, true, this.settings.rotation.maxFailures);
+      this.deps.logger.log("error", "rotation_version_rejected", { provider, version: latest.version, failures: next.failures, ...errorFields(error) });
       await write(next).catch((writeError: unknown) =>
         this.deps.logger.log("error", "rotation_failure_not_recorded", { provider, ...errorFields(writeError) }),
       );
