@@ -3,7 +3,7 @@ import { toBrokerError } from "../errors/broker-error.js";
 import { errorFields, type Logger } from "../log/logger.js";
 import type { ProviderRuntime } from "../providers/source-registry.js";
 import type { RotationService } from "../rotation/rotation-service.js";
-import type { RotationResult } from "../rotation/rotation-types.js";
+import { rotationFailure, type RotationResult } from "../rotation/rotation-types.js";
 import type { SigningKeys } from "../signing/signing-keys.js";
 import type { TokenCache } from "../tokens/token-cache.js";
 
@@ -112,7 +112,7 @@ async function maintainRotation(deps: MaintenanceDeps, summary: ProviderMaintena
       mode: config?.kind === "api-key" && config.rotation?.mode === "operator" ? "operator" : "partner-api",
       outcome: "failed",
       actions: [],
-      error: { code: failure.code, detail: failure.detail },
+      error: rotationFailure(failure),
     };
   }
 }

@@ -1,5 +1,6 @@
 import { ERROR_TITLES } from "../errors/codes.js";
 import { toBrokerError } from "../errors/broker-error.js";
+import { ConflictError } from "../errors/conflict-error.js";
 
 /**
  * A response as plain data. It is structurally an `HttpResponseInit` of @azure/functions, so the
@@ -23,7 +24,8 @@ export function jsonResult(status: number, body: unknown): HttpResult {
 
 /**
  * RFC 9457 problem details with the stable `code`. The detail is the BrokerError's own text,
- * never a cause's message. 401s carry the RFC 6750 challenge, 503s a Retry-After.
+ * never a cause's message. 401s carry the RFC 6750 challenge, 503s a Retry-After. A conflict also
+ * carries its `reason` (an RFC 9457 extension member) that says which conflict it is.
  */
 export function problemResult(error: unknown): HttpResult {
   const e = toBrokerError(error);
@@ -39,6 +41,7 @@ export function problemResult(error: unknown): HttpResult {
     status: e.status,
     code: e.code,
     detail: e.detail,
+    ...(e instanceof ConflictError ? { reason: e.reason } : {}),
   };
   return { status: e.status, headers, body: JSON.stringify(body) };
 }

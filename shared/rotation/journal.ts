@@ -105,6 +105,15 @@ export function acceptedVersion(journal: RotationJournal | undefined): string | 
   return journal.acceptedVersion;
 }
 
+/**
+ * The journal after a failed attempt: the error recorded and, when the failure `counts` as a failed
+ * rotation attempt, one more failure; automatic rotation stops (needsAttention) at `maxFailures`.
+ */
+export function withFailure<J extends RotationJournal>(journal: J, lastError: ErrorRecord, counts: boolean, maxFailures: number): J {
+  const failures = journal.failures + (counts ? 1 : 0);
+  return { ...journal, failures, needsAttention: journal.needsAttention || failures >= maxFailures, lastError };
+}
+
 function corrupt(secretName: string): BrokerError {
   // No cause and no zod issues: the journal may hold a key secret and zod can echo input.
   return new BrokerError("secret_unavailable", `Rotation journal "${secretName}" is not valid; an operator must repair or delete it.`);

@@ -3,6 +3,7 @@ import type { Clock, Random, Sleeper } from "../clock.js";
 import type { KeyApiSpec } from "../config/rotation-schema.js";
 import type { UpstreamPolicy } from "../config/schema.js";
 import { BrokerError } from "../errors/broker-error.js";
+import { ConflictError } from "../errors/conflict-error.js";
 import { discardBody, readBodyText } from "../http/bounded-body.js";
 import type { FetchLike } from "../http/fetch-like.js";
 import type { Logger } from "../log/logger.js";
@@ -27,9 +28,9 @@ export interface PartnerKey {
 export type VerifyOutcome = "valid" | "rejected";
 
 /** The partner refused a create because the account holds its maximum number of keys. */
-export class KeyLimitReachedError extends BrokerError {
+export class KeyLimitReachedError extends ConflictError {
   constructor(provider: string) {
-    super("conflict", `The partner's API key limit for "${provider}" is reached; delete unused keys at the partner.`);
+    super("key_limit_reached", `The partner's API key limit for "${provider}" is reached; delete unused keys at the partner.`);
   }
 }
 

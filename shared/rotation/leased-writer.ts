@@ -1,14 +1,15 @@
 import type { Random, Sleeper } from "../clock.js";
-import { BrokerError, isBrokerError } from "../errors/broker-error.js";
+import { isBrokerError } from "../errors/broker-error.js";
+import { ConflictError } from "../errors/conflict-error.js";
 import { errorFields, type Logger } from "../log/logger.js";
 import type { SecretStore, SecretVersion } from "../secrets/secret-store.js";
 import type { LockLease } from "./lock.js";
 import { backoffDelay } from "../backoff.js";
 
 /** Raised when the lease ran out or was taken over: the run stops without writing anything more. */
-export class LeaseLostError extends BrokerError {
+export class LeaseLostError extends ConflictError {
   constructor(provider: string) {
-    super("conflict", `The rotation lock of "${provider}" was lost; another run continues from the journal.`);
+    super("lease_lost", `The rotation lock of "${provider}" was lost; another run continues from the journal.`);
   }
 }
 
@@ -42,9 +43,14 @@ export class LeasedWriter {
     return this.lease.fencingToken;
   }
 
+  /** Throws LeaseLostError once the lease has run out or been taken over. */
+  async ensureHeld(): Promise<void> {
+    if (!(await this.lease.stillHeld())) throw new LeaseLostError(this.provider);
+  }
+
   async write(name: string, value: string, tags: Record<string, string>, retry: WriteRetry): Promise<SecretVersion> {
     for (let attempt = 1; ; attempt++) {
-      if (!(await this.lease.stillHeld())) throw new LeaseLostError(this.provider);
+      await this.ensureHeld();
       try {
         return await this.deps.secrets.set(name, value, tags);
       } catch (error) {
@@ -57,7 +63,7 @@ export class LeasedWriter {
   }
 }
 
+/** Unexpected errors and store blips are retried; any other BrokerError (a lost lease among them) is final. */
 function retryable(error: unknown): boolean {
-  if (error instanceof LeaseLostError) return false;
   return !isBrokerError(error) || error.code === "secret_unavailable";
 }

@@ -1,19 +1,16 @@
 import { iso } from "../clock.js";
 import type { RotationConfig } from "../config/rotation-schema.js";
 import type { ApiKeyProviderConfig } from "../config/schema.js";
-import { BrokerError, toBrokerError } from "../errors/broker-error.js";
-import { discardBody } from "../http/bounded-body.js";
+import { type BrokerError, toBrokerError } from "../errors/broker-error.js";
+import { ConflictError, isConflict } from "../errors/conflict-error.js";
 import { fingerprint } from "../log/fingerprint.js";
 import { errorFields } from "../log/logger.js";
-import { assertHeaderValue, resolveHeaders } from "../providers/headers.js";
 import type { SecretVersion } from "../secrets/secret-store.js";
-import { UpstreamCaller } from "../upstream/upstream-caller.js";
-import { UpstreamFailure, parseRetryAfter } from "../upstream/upstream-failure.js";
-import { basicHeader } from "./key-api.js";
-import { OPEN_PHASES, journalSecretName, readJournal, type OperatorJournal, type PartnerPhase } from "./journal.js";
+import { OPEN_PHASES, journalSecretName, readJournal, withFailure, type OperatorJournal, type PartnerPhase } from "./journal.js";
 import { LeasedWriter, NORMAL_WRITE } from "./leased-writer.js";
 import type { LockLease } from "./lock.js";
-import type { RotationPlan, RotationResult, RotationStatus } from "./rotation-types.js";
+import { OperatorProbe, ProbeRejectedError } from "./operator-probe.js";
+import { rotationFailure, type RotationPlan, type RotationResult, type RotationStatus } from "./rotation-types.js";
 import { parseStoredKey } from "./stored-key.js";
 import { keyAge } from "./key-age.js";
 import type { PartnerPlatform } from "../platform.js";
@@ -29,22 +26,15 @@ export interface OperatorRotationDeps extends PartnerPlatform {
   onPromoted(provider: string): Promise<void>;
 }
 
-/** The newest version failed the provider's probe; the previously accepted one stays in use. */
-export class ProbeRejectedError extends BrokerError {
-  constructor(provider: string, version: string, why: string) {
-    super("upstream_rejected", `Version ${version} of the key of "${provider}" was not accepted (${why}); the previous version stays in use.`);
-  }
-}
-
 /**
  * The journal holds an unfinished partner-api rotation (the provider was switched to operator mode
  * meanwhile). Operator mode would overwrite it, losing what it holds: in "created"/"verified" the
  * only copy of a new partner key's secret, in "creating"/"retiring" the key left to delete.
  */
-export class PartnerJournalOpenError extends BrokerError {
+export class PartnerJournalOpenError extends ConflictError {
   constructor(provider: string, phase: PartnerPhase) {
     super(
-      "conflict",
+      "journal_open",
       `The rotation journal of "${provider}" holds an unfinished partner-api rotation (phase "${phase}"); operator rotation will not overwrite it. Set rotation.mode back to "partner-api" until a run finishes it, then switch.`,
     );
   }
@@ -52,18 +42,19 @@ export class PartnerJournalOpenError extends BrokerError {
 
 /**
  * Operator-managed rotation (PhixFlow): a person writes a new version of the key secret. With a
- * probe configured the version is tried against the partner first and only then accepted (the
- * journal pins it, see journal.ts acceptedVersion); a version that fails keeps the previous one in
- * service. Without a probe the latest version is in service at once and this only records it.
+ * probe configured the version is tried against the partner first (operator-probe.ts) and only then
+ * accepted (the journal pins it, see journal.ts acceptedVersion); a version that fails keeps the
+ * previous one in service. Without a probe the latest version is in service at once and this only
+ * records it.
  */
 export class OperatorRotation {
-  private readonly probeCaller: UpstreamCaller;
+  private readonly probe: OperatorProbe;
 
   constructor(
     readonly settings: OperatorRotationSettings,
     readonly deps: OperatorRotationDeps,
   ) {
-    this.probeCaller = new UpstreamCaller(settings.provider, settings.config.upstream, deps);
+    this.probe = new OperatorProbe(settings.provider, settings.config, deps);
   }
 
   private get journalName(): string {
@@ -95,7 +86,7 @@ export class OperatorRotation {
     const actions: string[] = [];
     try {
       if (pinned) {
-        await this.probe(latest);
+        await this.probe.check(latest);
         actions.push(`probed:${latest.version}`);
       }
       const changed = journal.acceptedVersion !== undefined && journal.acceptedVersion !== latest.version;
@@ -116,15 +107,9 @@ export class OperatorRotation {
       return this.result("accepted", actions, journal);
     } catch (error) {
       const failure = toBrokerError(error);
-      const failures = journal.failures + 1;
-      const next: OperatorJournal = {
-        ...journal,
-        rejectedVersion: latest.version,
-        failures,
-        needsAttention: journal.needsAttention || failures >= this.settings.rotation.maxFailures,
-        lastError: { code: failure.code, detail: failure.detail, at: iso(this.deps.clock.now()) },
-      };
-      this.deps.logger.log("error", "rotation_version_rejected", { provider, version: latest.version, failures, ...errorFields(error) });
+      const lastError = { code: failure.code, detail: failure.detail, at: iso(this.deps.clock.now()) };
+      const next = withFailure({ ...journal, rejectedVersion: latest.version }, lastError, true, this.settings.rotation.maxFailures);
+      this.deps.logger.log("error", "rotation_version_rejected", { provider, version: latest.version, failures: next.failures, ...errorFields(error) });
       await write(next).catch((writeError: unknown) =>
         this.deps.logger.log("error", "rotation_failure_not_recorded", { provider, ...errorFields(writeError) }),
       );
@@ -161,21 +146,19 @@ export class OperatorRotation {
     const { provider, config, rotation } = this.settings;
     const [loaded, latest] = await Promise.all([
       this.loadJournal().catch((error: unknown) => {
-        if (error instanceof PartnerJournalOpenError) return error;
+        if (isConflict(error, "journal_open")) return error;
         throw error;
       }),
       this.deps.secrets.get(config.key.secret),
     ]);
     const now = this.deps.clock.now();
-    if (loaded instanceof PartnerJournalOpenError) {
+    const served = (version: SecretVersion) => ({ ...this.identify(version), ...keyAge(version.createdOn, now, rotation) });
+    if (loaded instanceof ConflictError) {
       // Nothing is pinned by a partner journal: the latest version is the one served.
-      const identity = this.identify(latest);
       return {
         provider,
         mode: "operator",
-        ...(identity.keyId === undefined ? {} : { keyId: identity.keyId }),
-        keyFingerprint: identity.keyFingerprint,
-        ...keyAge(latest.createdOn, now, rotation),
+        ...served(latest),
         phase: "blocked_by_partner_journal",
         failures: 0,
         needsAttention: true,
@@ -183,16 +166,12 @@ export class OperatorRotation {
       };
     }
     const journal = loaded;
-    const served = await this.servedVersion(journal, latest);
-    const identity = this.identify(served);
     const phase =
       latest.version === journal.acceptedVersion ? "accepted" : latest.version === journal.rejectedVersion ? "rejected" : "pending";
     return {
       provider,
       mode: "operator",
-      ...(identity.keyId === undefined ? {} : { keyId: identity.keyId }),
-      keyFingerprint: identity.keyFingerprint,
-      ...keyAge(served.createdOn, now, rotation),
+      ...served(await this.servedVersion(journal, latest)),
       phase,
       failures: journal.failures,
       needsAttention: journal.needsAttention,
@@ -216,6 +195,7 @@ export class OperatorRotation {
     return this.deps.secrets.get(this.settings.config.key.secret, journal.acceptedVersion);
   }
 
+  /** The key id (Basic keys only) and fingerprint of a version, in the order the status lists them. */
   private identify(version: SecretVersion): { keyId?: string; keyFingerprint: string } {
     if (this.settings.config.scheme !== "basic") return { keyFingerprint: fingerprint(version.value) };
     try {
@@ -224,35 +204,6 @@ export class OperatorRotation {
     } catch {
       return { keyFingerprint: fingerprint(version.value) };
     }
-  }
-
-  /** Sends the provider's probe with the credential built from this version; throws unless accepted. */
-  private async probe(version: SecretVersion): Promise<void> {
-    const { provider, config } = this.settings;
-    const probe = config.probe;
-    if (!probe) return;
-    // A failing store surfaces as itself; only a value that cannot form a credential rejects the version.
-    const extra = await resolveHeaders(config.headers, this.deps.secrets);
-    let credential: Record<string, string>;
-    try {
-      credential =
-        config.scheme === "basic"
-          ? { Authorization: basicHeader(parseStoredKey(version)) }
-          : { [config.header]: assertHeaderValue(`${config.prefix}${version.value}`, config.header) };
-    } catch {
-      throw new ProbeRejectedError(provider, version.version, "the value is not a usable credential");
-    }
-    const headers = { ...extra.headers, ...credential };
-    const status = await this.probeCaller.run(async (signal) => {
-      const response = await this.deps.fetch(probe.url, { method: probe.method, headers, signal });
-      await discardBody(response, config.upstream.maxResponseBytes);
-      if (response.status === 429 || response.status >= 500) {
-        const retryAfterSec = parseRetryAfter(response.headers.get("retry-after"), this.deps.clock.now());
-        throw new UpstreamFailure("transient", `HTTP ${response.status}`, { status: response.status, retryAfterSec });
-      }
-      return response.status;
-    });
-    if (!probe.expectStatus.includes(status)) throw new ProbeRejectedError(provider, version.version, `probe answered HTTP ${status}`);
   }
 
   private logCacheDropFailure(error: unknown): void {
@@ -266,7 +217,7 @@ export class OperatorRotation {
       outcome,
       actions,
       ...(journal?.acceptedVersion === undefined ? {} : { acceptedVersion: journal.acceptedVersion }),
-      ...(failure ? { error: { code: failure.code, detail: failure.detail } } : {}),
+      ...(failure ? { error: rotationFailure(failure) } : {}),
     };
   }
 }

@@ -6,7 +6,8 @@ import { OPEN_PHASES, journalSecretName, readJournal, type PartnerJournal } from
 import { keyAge } from "./key-age.js";
 import type { LockLease } from "./lock.js";
 import { mustRetirePrevious, ownOrphans, protectedKeyIds, rotationVerdict } from "./partner-decisions.js";
-import { PartnerRun, type PartnerReads, type PartnerRotationDeps, type PartnerRotationSettings, type PartnerRunSettings } from "./partner-run.js";
+import { PartnerRun } from "./partner-run.js";
+import type { PartnerReads, PartnerRotationDeps, PartnerRotationSettings, PartnerRunSettings } from "./partner-run-state.js";
 import type { RotationPlan, RotationResult, RotationStatus } from "./rotation-types.js";
 import { dueAt, isDue } from "./schedule.js";
 import { KEY_ID_TAG, parseStoredKey, type StoredKey } from "./stored-key.js";

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { expandKeyApi } from "../config/rotation-schema.js";
 import type { ProviderConfig } from "../config/schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
+import { ConflictError } from "../errors/conflict-error.js";
 import { UNKNOWN_PROVIDER_DETAIL } from "../http/provider-label.js";
 import { errorFields } from "../log/logger.js";
 import type { SecretStore } from "../secrets/secret-store.js";
@@ -9,7 +10,7 @@ import { PartnerKeyApi } from "./key-api.js";
 import type { Lock } from "./lock.js";
 import { OperatorRotation } from "./operator-rotation.js";
 import { PartnerRotation } from "./partner-rotation.js";
-import type { RotationResult, RotationStatus } from "./rotation-types.js";
+import { rotationFailure, type RotationResult, type RotationStatus } from "./rotation-types.js";
 import type { PartnerPlatform } from "../platform.js";
 import { SPANS } from "../telemetry/instruments.js";
 import type { ActiveSpan, Telemetry } from "../telemetry/telemetry.js";
@@ -101,7 +102,7 @@ export class RotationService {
       return { provider, mode, outcome: "dry_run", actions: [], plan };
     }
     const lease = await this.deps.lock.tryAcquire(lockName(provider), this.deps.lockTtlMs ?? DEFAULT_LOCK_TTL_MS);
-    if (!lease) throw new BrokerError("conflict", `A rotation of "${provider}" is already running.`);
+    if (!lease) throw new ConflictError("rotation_running", `A rotation of "${provider}" is already running.`);
     let result: RotationResult;
     try {
       result = await engine.run(lease, { manual: options.manual });
@@ -109,15 +110,7 @@ export class RotationService {
       await lease.release();
     }
     await observe?.(result);
-    if (FAILED_OUTCOMES.has(result.outcome)) {
-      const code = result.error?.code ?? "conflict";
-      const detail =
-        result.error?.detail ??
-        (result.reason === "previous_pending"
-          ? `The previous key of "${provider}" is in its grace period until ${result.retireAt ?? "its retirement"}; rotate again once it is retired.`
-          : `Rotation of "${provider}" was not started (${result.reason ?? result.outcome}).`);
-      throw new BrokerError(code, detail);
-    }
+    if (FAILED_OUTCOMES.has(result.outcome)) throw failureError(provider, result);
     return result;
   }
 
@@ -162,7 +155,7 @@ export class RotationService {
     } catch (error) {
       const failure = toBrokerError(error);
       this.deps.logger.log("error", "rotation_maintain_failed", { provider, ...errorFields(error) });
-      return { provider, mode, outcome: "failed", actions: [], error: { code: failure.code, detail: failure.detail } };
+      return { provider, mode, outcome: "failed", actions: [], error: rotationFailure(failure) };
     }
   }
 
@@ -183,6 +176,21 @@ export class RotationService {
 
 function lockName(provider: string): string {
   return `rotation:${provider}`;
+}
+
+/**
+ * What the operator is answered for a run that failed or was held back. A "skipped" run carries no
+ * error of its own: what holds it back is previous_pending or needs_attention (rotationVerdict).
+ */
+function failureError(provider: string, result: RotationResult): BrokerError {
+  const failure = result.error;
+  if (failure?.reason !== undefined) return new ConflictError(failure.reason, failure.detail);
+  if (failure) return new BrokerError(failure.code, failure.detail);
+  if (result.reason === "previous_pending") {
+    const until = result.retireAt ?? "its retirement";
+    return new ConflictError("previous_pending", `The previous key of "${provider}" is in its grace period until ${until}; rotate again once it is retired.`);
+  }
+  return new ConflictError("needs_attention", `Rotation of "${provider}" was not started (${result.reason ?? result.outcome}).`);
 }
 
 /** Rotation gauges from the last status read: key age and overdue time advance with the clock between reads. */

@@ -1,4 +1,6 @@
+import type { BrokerError } from "../errors/broker-error.js";
 import type { ErrorCode } from "../errors/codes.js";
+import { ConflictError, type ConflictReason } from "../errors/conflict-error.js";
 import type { ErrorRecord } from "./journal.js";
 
 /**
@@ -56,8 +58,21 @@ export interface RotationResult {
   retireAt?: string;
   acceptedVersion?: string;
   plan?: RotationPlan;
-  /** Set when the outcome is a failure: the code and caller-safe detail of the BrokerError. */
-  error?: { code: ErrorCode; detail: string };
+  /** Set when the outcome is a failure: see rotationFailure. */
+  error?: RotationFailure;
+}
+
+/** The code and caller-safe detail of the BrokerError a run failed with, and its reason if a conflict. */
+export interface RotationFailure {
+  code: ErrorCode;
+  detail: string;
+  reason?: ConflictReason;
+}
+
+export function rotationFailure(error: BrokerError): RotationFailure {
+  const failure: RotationFailure = { code: error.code, detail: error.detail };
+  if (error instanceof ConflictError) failure.reason = error.reason;
+  return failure;
 }
 
 export interface RotationStatus {

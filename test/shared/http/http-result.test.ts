@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { BrokerError } from "../../../shared/errors/broker-error.js";
+import { ConflictError } from "../../../shared/errors/conflict-error.js";
 import { ERROR_STATUS } from "../../../shared/errors/codes.js";
 import { problemResult } from "../../../shared/http/http-result.js";
 
@@ -40,4 +41,20 @@ test("Retry-After is always a whole, non-negative number of seconds within a day
   assert.equal(sent(-4), "0");
   assert.equal(sent(Number.NaN), "5");
   assert.equal(sent(undefined), "5");
+});
+
+test("a conflict's problem carries its reason as an extension member; no other problem has one", () => {
+  const conflict = problemResult(new ConflictError("rotation_running", "A rotation of \"p\" is already running."));
+  assert.equal(conflict.status, 409);
+  assert.deepEqual(JSON.parse(conflict.body), {
+    type: "urn:token-broker:error:conflict",
+    title: "Conflict",
+    status: 409,
+    code: "conflict",
+    detail: 'A rotation of "p" is already running.',
+    reason: "rotation_running",
+  });
+  for (const error of [new BrokerError("conflict", "x"), new BrokerError("bad_request", "x"), new Error("x")]) {
+    assert.equal("reason" in JSON.parse(problemResult(error).body), false);
+  }
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { acceptedVersion, journalSecretName, parseJournal, readJournal } from "../../../shared/rotation/journal.js";
+import { acceptedVersion, journalSecretName, parseJournal, readJournal, withFailure } from "../../../shared/rotation/journal.js";
 import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
 
 const at = "2026-11-23T12:00:00.000Z";
@@ -21,6 +21,16 @@ describe("rotation journal", () => {
     assert.equal(journalSecretName("k"), "k-rotation");
     assert.equal(acceptedVersion(journal), "abc");
     assert.equal(journal?.failures, 0);
+  });
+
+  test("withFailure records the error, counts an attempt, and stops automatic rotation at maxFailures", () => {
+    const lastError = { code: "upstream_rejected", detail: "refused", at };
+    const operator = { v: 1, mode: "operator", pinned: true, acceptedVersion: "v1", failures: 1, needsAttention: false, updatedAt: at } as const;
+    assert.deepEqual(withFailure(operator, lastError, true, 3), { ...operator, failures: 2, needsAttention: false, lastError });
+    assert.deepEqual(withFailure(operator, lastError, true, 2), { ...operator, failures: 2, needsAttention: true, lastError });
+    assert.deepEqual(withFailure(operator, lastError, false, 2), { ...operator, failures: 1, needsAttention: false, lastError });
+    const stopped = { v: 1, mode: "partner-api", phase: "idle", failures: 0, needsAttention: true, updatedAt: at } as const;
+    assert.equal(withFailure(stopped, lastError, false, 3).needsAttention, true, "only a successful rotation clears the flag");
   });
 
   test("a corrupt journal is refused with an error that quotes none of its content", () => {

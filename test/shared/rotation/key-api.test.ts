@@ -87,6 +87,11 @@ describe("PartnerKeyApi", () => {
     await assert.rejects(keys.create(current, {}), KeyLimitReachedError);
   });
 
+  test("a full key account is the conflict with reason key_limit_reached", async () => {
+    const keys = api(scripted([json(409, { title: "API key limit reached" })]).fetch);
+    await assert.rejects(keys.create(current, {}), { code: "conflict", reason: "key_limit_reached" });
+  });
+
   test("refuses unusable answers without quoting them", async () => {
     const canary = "CANARY-in-body";
     const keys = api(

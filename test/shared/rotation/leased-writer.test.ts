@@ -29,14 +29,28 @@ describe("LeasedWriter", () => {
   });
 
   test("a holder whose lease expired writes nothing", async () => {
-    const clock = new ManualClock();
-    const store = new MemorySecretStore(clock);
-    const lock = new InProcessLock(clock);
-    const lease = (await lock.tryAcquire("l", 1000))!;
-    const writer = new LeasedWriter({ secrets: store, sleeper: clock, random: () => 0, logger: new MemoryLogger() }, lease, "p");
-    clock.advance(1000);
-    await lock.tryAcquire("l", 1000);
+    const { store, writer } = await takenOver();
     await assert.rejects(writer.write("s", "v", {}, NORMAL_WRITE), LeaseLostError);
     assert.equal(store.latest("s"), undefined);
   });
+
+  test("a lost lease is the conflict with reason lease_lost, and is not retried", async () => {
+    const { clock, store, writer } = await takenOver();
+    await assert.rejects(writer.ensureHeld(), { code: "conflict", reason: "lease_lost" });
+    await assert.rejects(writer.write("s", "v", {}, NORMAL_WRITE), { code: "conflict", reason: "lease_lost" });
+    assert.deepEqual(clock.sleeps, []);
+    assert.equal(store.calls.filter((c) => c.op === "set").length, 0);
+  });
 });
+
+/** A writer whose lease expired and was granted to another holder. */
+async function takenOver() {
+  const clock = new ManualClock();
+  const store = new MemorySecretStore(clock);
+  const lock = new InProcessLock(clock);
+  const lease = (await lock.tryAcquire("l", 1000))!;
+  const writer = new LeasedWriter({ secrets: store, sleeper: clock, random: () => 0, logger: new MemoryLogger() }, lease, "p");
+  clock.advance(1000);
+  await lock.tryAcquire("l", 1000);
+  return { clock, store, writer };
+}

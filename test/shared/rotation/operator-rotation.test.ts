@@ -204,6 +204,16 @@ describe("operator-managed rotation (PhixFlow sandbox)", () => {
     });
   }
 
+  test("an open partner-api journal is the conflict with reason journal_open, in the run's result and in the answer", async () => {
+    const t = setup({ probe: false });
+    const open = { v: 1, mode: "partner-api", phase: "creating", rotationId: "r1", failures: 0, needsAttention: false, updatedAt: new Date(t.clock.now()).toISOString() };
+    t.store.seed(journalSecretName(KEY), JSON.stringify(open));
+    const result = await t.service.maintain("phixflow");
+    assert.equal(result.error?.code, "conflict");
+    assert.equal(result.error?.reason, "journal_open");
+    await assert.rejects(t.service.rotate("phixflow", { manual: true }), { code: "conflict", reason: "journal_open", detail: result.error?.detail });
+  });
+
   test("a closed partner-api journal is replaced after a switch to operator mode", async () => {
     const t = setup({ probe: false });
     const journalName = journalSecretName(KEY);

@@ -448,6 +448,19 @@ describe("partner-api rotation (Silverflow sandbox)", () => {
     assert.equal(RotationSchema.safeParse({ ...base, verify: { attempts: 50, delayMs: 120_000 } }).success, false);
   });
 
+  test("a run whose lease ran out fails with the conflict lease_lost and records nothing in the journal", async () => {
+    const world = dueWorld({ propagationDelayMs: 2500 });
+    const result = await world.service({ lockTtlMs: 1500 }).maintain(PROVIDER);
+    assert.equal(result.outcome, "failed");
+    assert.equal(result.error?.code, "conflict");
+    assert.equal(result.error?.reason, "lease_lost");
+    assert.equal(world.journal()?.lastError, undefined, "the journal belongs to the next holder");
+    assert.deepEqual(
+      world.logger.events("rotation_failed").map((f) => f.code),
+      ["conflict"],
+    );
+  });
+
   test("stops verifying once its lease has run out; the next run resumes the journal and promotes", async () => {
     const world = dueWorld({ propagationDelayMs: 2500 });
     const first = await world.service({ lockTtlMs: 1500 }).maintain(PROVIDER);

@@ -96,6 +96,34 @@ describe("RotationService", () => {
     assert.deepEqual(world.violations, []);
   });
 
+  test("each refused rotation is a conflict with its reason: rotation_running, previous_pending, key_limit_reached", async () => {
+    const world = dueWorld();
+    const lock = new InProcessLock(world.clock);
+    const service = world.service({ lock });
+    const lease = await lock.tryAcquire(`rotation:${PROVIDER}`, 60_000);
+    await assert.rejects(service.rotate(PROVIDER, { manual: true }), { code: "conflict", reason: "rotation_running", detail: `A rotation of "${PROVIDER}" is already running.` });
+    await lease?.release();
+    assert.equal((await service.rotate(PROVIDER, { manual: true })).outcome, "rotated");
+    await assert.rejects(service.rotate(PROVIDER, { manual: true }), (error: { code: string; reason: string; detail: string }) => {
+      assert.equal(error.code, "conflict");
+      assert.equal(error.reason, "previous_pending");
+      assert.match(error.detail, /grace period/);
+      return true;
+    });
+
+    const full = new World(server.url, { foreignKeys: 39 });
+    server.use(full.sandbox.handler);
+    full.clock.advance(721 * HOUR);
+    const result = await full.service().maintain(PROVIDER);
+    assert.equal(result.outcome, "key_limit_reached");
+    assert.deepEqual(result.error, {
+      code: "conflict",
+      detail: `The partner's API key limit for "${PROVIDER}" is reached; delete unused keys at the partner.`,
+      reason: "key_limit_reached",
+    });
+    await assert.rejects(full.service().rotate(PROVIDER, { manual: true }), { code: "conflict", reason: "key_limit_reached", detail: result.error?.detail });
+  });
+
   test("status reports metadata only: ids, fingerprint, ages, phase, next due time", async () => {
     const world = dueWorld();
     const service = world.service();
