@@ -144,9 +144,10 @@ export class PartnerRunState {
     const lastError = { code, detail: failure.detail, at: iso(this.deps.clock.now()) };
     if (!counts && this.journal.lastError?.code === code && this.journal.lastError.detail === failure.detail) return;
     const next = withFailure(this.journal, lastError, counts, this.settings.rotation.maxFailures);
+    const flaggedBefore = this.journal.needsAttention;
     try {
       await this.writeJournal(next, NORMAL_WRITE);
-      if (next.needsAttention && !this.journal.needsAttention) {
+      if (next.needsAttention && !flaggedBefore) {
         this.deps.logger.log("error", "rotation_needs_attention", { provider, failures: next.failures });
       }
     } catch (writeError) {

@@ -96,6 +96,13 @@ describe("PartnerRunState", () => {
     );
   });
 
+  test("the failure that reaches maxFailures writes one rotation_needs_attention line; later ones none", async () => {
+    const t = await setup();
+    const failure = new BrokerError("upstream_rejected", "The partner refused the create (HTTP 403).");
+    for (let i = 0; i < 3; i++) await t.state.recordFailure(failure, failure, true);
+    assert.deepEqual(t.logger.events("rotation_needs_attention"), [{ provider: "p", failures: 2 }]);
+  });
+
   test("a full key account is recorded in the journal as key_limit_reached, as it always was", async () => {
     const t = await setup();
     const failure = new KeyLimitReachedError("p");
