@@ -1,7 +1,7 @@
 import { decodeJwt, errors, jwtVerify, type JWTVerifyGetKey } from "jose";
 import { z } from "zod";
 import type { Clock, Sleeper } from "../clock.js";
-import { JWS_ALGORITHMS, type IssuerConfig } from "../config/schema.js";
+import { JWS_ALGORITHMS, type IssuerConfig } from "../config/caller-schema.js";
 import { ConfigError } from "../config/load.js";
 import { BrokerError } from "../errors/broker-error.js";
 import type { FetchLike } from "../http/fetch-like.js";

@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.js";
-import type { ApiKeyProviderConfig } from "../config/schema.js";
+import type { ApiKeyProviderConfig } from "../config/api-key-schema.js";
 import { BrokerError } from "../errors/broker-error.js";
 import { fingerprint } from "../log/fingerprint.js";
 import { acceptedVersion, readJournal } from "../rotation/journal.js";

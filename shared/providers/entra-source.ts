@@ -1,7 +1,7 @@
 import type { AccessToken, ClientSecretCredentialOptions, TokenCredential } from "@azure/identity";
 import { z } from "zod";
 import type { Clock } from "../clock.js";
-import { TOKEN_EXCHANGE_AUDIENCE, type EntraProviderConfig } from "../config/schema.js";
+import { TOKEN_EXCHANGE_AUDIENCE, type EntraProviderConfig } from "../config/entra-schema.js";
 import { BrokerError, isBrokerError } from "../errors/broker-error.js";
 import { assertTokenSize } from "../http/bounded-body.js";
 import { fingerprint } from "../log/fingerprint.js";

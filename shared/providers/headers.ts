@@ -1,4 +1,4 @@
-import type { ValueOrSecret } from "../config/schema.js";
+import type { ValueOrSecret } from "../config/secret-ref-schema.js";
 import { BrokerError } from "../errors/broker-error.js";
 import type { SecretStore } from "../secrets/secret-store.js";
 

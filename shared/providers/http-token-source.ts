@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Clock } from "../clock.js";
-import type { HttpTokenProviderConfig } from "../config/schema.js";
+import type { HttpTokenProviderConfig } from "../config/http-token-schema.js";
 import { assertTokenSize, discardBody, readBodyText } from "../http/bounded-body.js";
 import type { FetchLike } from "../http/fetch-like.js";
 import { fingerprint } from "../log/fingerprint.js";

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Clock } from "../clock.js";
-import type { OAuth2ProviderConfig } from "../config/schema.js";
+import type { OAuth2ProviderConfig } from "../config/oauth2-schema.js";
 import { assertTokenSize, readBodyText, readErrorText } from "../http/bounded-body.js";
 import { fingerprint } from "../log/fingerprint.js";
 import { resolveExpiry } from "../tokens/expiry.js";

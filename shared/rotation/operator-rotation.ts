@@ -1,6 +1,6 @@
 import { iso } from "../clock.js";
 import type { RotationConfig } from "../config/rotation-schema.js";
-import type { ApiKeyProviderConfig } from "../config/schema.js";
+import type { ApiKeyProviderConfig } from "../config/api-key-schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
 import { discardBody } from "../http/bounded-body.js";
 import { fingerprint } from "../log/fingerprint.js";

@@ -6,7 +6,7 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import { base64url, exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
 import { CallerVerifier, type CallerVerifierDeps } from "../../../shared/callers/caller-verifier.js";
 import { ConfigError } from "../../../shared/config/load.js";
-import { IssuerSchema, type IssuerConfig } from "../../../shared/config/schema.js";
+import { IssuerSchema, type IssuerConfig } from "../../../shared/config/caller-schema.js";
 import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { ManualClock } from "../../support/manual-clock.js";

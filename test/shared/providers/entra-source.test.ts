@@ -5,7 +5,7 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import { EntraAuthority } from "../../../dev/sandbox/entra-authority.js";
 import { serveHandlers, type ServedHandlers } from "../../../dev/sandbox/serve.js";
 import { ensureDevTls, type DevTls } from "../../../dev/tls.js";
-import { EntraProviderSchema, type EntraProviderConfig } from "../../../shared/config/schema.js";
+import { EntraProviderSchema, type EntraProviderConfig } from "../../../shared/config/entra-schema.js";
 import { fingerprint } from "../../../shared/log/fingerprint.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import {
