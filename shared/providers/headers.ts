@@ -35,3 +35,11 @@ export function assertHeaderValue(value: string, header: string): string {
   }
   return value;
 }
+
+/** Sets a header, dropping any configured header of the same name in another case. */
+export function withHeader(headers: Record<string, string>, name: string, value: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() !== name.toLowerCase()) out[k] = v;
+  out[name] = value;
+  return out;
+}
