@@ -6,7 +6,7 @@ import type { TokenCredential } from "@azure/identity";
 import { KeyClient } from "@azure/keyvault-keys";
 import type { DevTls } from "../dev/tls.js";
 import { systemClock, systemSleeper } from "../functions/system.js";
-import { OAuth2ProviderSchema } from "../shared/config/schema.js";
+import { OAuth2ProviderSchema } from "../shared/config/oauth2-schema.js";
 import { MemoryLogger } from "../shared/log/logger.js";
 import { OAuth2Source } from "../shared/providers/oauth2-source.js";
 import type { AssertionSigner } from "../shared/signing/assertion-signer.js";

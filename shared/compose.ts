@@ -17,7 +17,7 @@ import type { BrokerConfig } from "./config/schema.js";
 import { readConfigSource } from "./config/source.js";
 import type { FetchLike } from "./http/fetch-like.js";
 import { JsonLineLogger, type LineSink, type Logger } from "./log/logger.js";
-import type { CredentialFactory } from "./providers/entra-source.js";
+import type { EntraCredentialFactory } from "./providers/entra-client-auth.js";
 import { buildSources, type ProviderRuntime } from "./providers/source-registry.js";
 import { CachingSecretStore } from "./secrets/caching-store.js";
 import { FileSecretStore, localDirProblem } from "./secrets/file-store.js";
@@ -47,7 +47,7 @@ export interface ComposeOptions {
   sink: LineSink;
   /** Replaces the store chosen from KEY_VAULT_URL (tests). */
   secretStore?: SecretStore;
-  credentialFactory?: CredentialFactory;
+  credentialFactory?: EntraCredentialFactory;
   /** Rotation lock; in-process unless the fleet provides a distributed one. */
   lock?: Lock;
   /** The app's version, shown per instance in the fleet status. */

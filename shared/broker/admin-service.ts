@@ -9,6 +9,7 @@ import type { RotationService } from "../rotation/rotation-service.js";
 import type { RotationResult, RotationStatus } from "../rotation/rotation-types.js";
 import type { SigningKeyRotation, SigningKeys } from "../signing/signing-keys.js";
 import type { TokenCache } from "../tokens/token-cache.js";
+import { credentialMetadata, type CredentialMetadata } from "./credential-metadata.js";
 import type { FleetStatus, StatusReport } from "./fleet-status.js";
 import type { StatusQuery } from "./status-query.js";
 import type { TokenService } from "./token-service.js";
@@ -45,12 +46,8 @@ export interface ProviderStatus {
   rotation?: RotationStatus | { error: { code: string; detail: string } };
 }
 
-export interface RefreshResult {
+export interface RefreshResult extends CredentialMetadata {
   provider: string;
-  token_type: string;
-  fingerprint: string;
-  issued_at: string;
-  expires_at: string;
 }
 
 const NO_FILTER: Parsed<StatusQuery> = { ok: true, value: {} };
@@ -111,13 +108,7 @@ export class AdminService {
       if (revoke) await this.deps.cache.revoke(provider);
       const { credential } = await this.deps.cache.refreshNow(runtime.source, policy);
       this.audit(caller, action, provider, "ok", credential.fingerprint);
-      return {
-        provider,
-        token_type: credential.tokenType,
-        fingerprint: credential.fingerprint,
-        issued_at: iso(credential.issuedAt)!,
-        expires_at: iso(credential.expiresAt)!,
-      };
+      return { provider, ...credentialMetadata(credential) };
     } catch (error) {
       this.audit(caller, action, provider, toBrokerError(error).code);
       throw error;

@@ -1,6 +1,6 @@
 import type { Heartbeat, ProviderBeat, RedisHeartbeats } from "../cache/heartbeat.js";
 import type { RedisConnectionStatus } from "../cache/redis-connection.js";
-import type { Clock } from "../clock.js";
+import { type Clock, iso } from "../clock.js";
 import type { StatusConfig } from "../config/observability-schema.js";
 import type { ProviderRuntime } from "../providers/source-registry.js";
 import type { TokenCache } from "../tokens/token-cache.js";
@@ -232,8 +232,4 @@ function mergeProvider(provider: string, needsAttention: boolean, live: Heartbea
   if (refreshedAt !== undefined) fleet.last_refresh_at = iso(refreshedAt);
   if (lastError !== undefined) fleet.last_error = { code: lastError.code, at: iso(lastError.at), instance: lastError.instance };
   return { states, fleet };
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
 }

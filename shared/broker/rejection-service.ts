@@ -2,8 +2,10 @@ import type { BrokerConfig } from "../config/schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
 import { type Parsed, parsedValue } from "../http/request-params.js";
 import type { Logger } from "../log/logger.js";
+import type { IssuedCredential } from "../providers/credential.js";
 import type { RejectedCredentialReplacer } from "../tokens/rejected-replacement.js";
 import type { TokenCache } from "../tokens/token-cache.js";
+import { credentialMetadata, type CredentialMetadata } from "./credential-metadata.js";
 import type { TokenService } from "./token-service.js";
 
 export interface RejectionReport {
@@ -13,15 +15,11 @@ export interface RejectionReport {
   fingerprint: Parsed<string>;
 }
 
-export interface RejectionResult {
+/** With the metadata of the credential now served. */
+export interface RejectionResult extends CredentialMetadata {
   provider: string;
   /** `replaced`: a new credential was obtained; `already_replaced`: the reported one is no longer served. */
   outcome: "replaced" | "already_replaced";
-  /** Metadata of the credential now served (never its value). */
-  token_type: string;
-  fingerprint: string;
-  issued_at: string;
-  expires_at: string;
 }
 
 export interface RejectionServiceDeps {
@@ -76,15 +74,8 @@ export class RejectionService {
     }
   }
 
-  private result(provider: string, outcome: RejectionResult["outcome"], credential: RejectionCredential): RejectionResult {
-    return {
-      provider,
-      outcome,
-      token_type: credential.tokenType,
-      fingerprint: credential.fingerprint,
-      issued_at: new Date(credential.issuedAt).toISOString(),
-      expires_at: new Date(credential.expiresAt).toISOString(),
-    };
+  private result(provider: string, outcome: RejectionResult["outcome"], credential: IssuedCredential): RejectionResult {
+    return { provider, outcome, ...credentialMetadata(credential) };
   }
 
   private audit(
@@ -106,5 +97,3 @@ export class RejectionService {
     });
   }
 }
-
-type RejectionCredential = { tokenType: string; fingerprint: string; issuedAt: number; expiresAt: number };

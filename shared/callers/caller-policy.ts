@@ -1,4 +1,4 @@
-import type { CallerConfig } from "../config/schema.js";
+import type { CallerConfig } from "../config/caller-schema.js";
 import { ConfigError } from "../config/load.js";
 import { BrokerError } from "../errors/broker-error.js";
 import type { VerifiedCaller } from "./caller-verifier.js";

@@ -1,14 +1,13 @@
-import { decodeJwt, errors, jwtVerify, type JWTVerifyGetKey } from "jose";
+import { decodeJwt, errors, jwtVerify } from "jose";
 import { z } from "zod";
-import type { Clock, Sleeper } from "../clock.js";
-import { JWS_ALGORITHMS, type IssuerConfig } from "../config/schema.js";
-import { ConfigError } from "../config/load.js";
+import type { IssuerConfig } from "../config/caller-schema.js";
 import { BrokerError } from "../errors/broker-error.js";
-import type { FetchLike } from "../http/fetch-like.js";
 import { fingerprint } from "../log/fingerprint.js";
-import { errorFields, type Logger } from "../log/logger.js";
-import { IssuerKeys, JwksUnavailableError } from "./issuer-keys.js";
+import { errorFields } from "../log/logger.js";
 import type { Telemetry } from "../telemetry/telemetry.js";
+import { JwksUnavailableError } from "./issuer-keys.js";
+import { trustedIssuers, type TrustedIssuer, type TrustedIssuersDeps } from "./trusted-issuers.js";
+import { hasBearerScheme, VerifiedTokenCache } from "./verified-token-cache.js";
 
 /** Who called, as proven by a verified token. Shared between requests: never mutate it. */
 export interface VerifiedCaller {
@@ -20,30 +19,14 @@ export interface VerifiedCaller {
   readonly expiresAt: number;
 }
 
-export interface CallerVerifierDeps {
-  clock: Clock;
-  /** Times out JWKS fetches. */
-  sleeper: Sleeper;
-  fetch: FetchLike;
-  logger: Logger;
+export interface CallerVerifierDeps extends TrustedIssuersDeps {
   /** Verified tokens kept until their exp; 0 turns the cache off. */
   cacheSize: number;
-  /** How long fetched signing keys are used before the JWKS is re-fetched in the background (default 10 min). */
-  jwksCacheMaxAgeMs?: number;
-  /** Timeout of one JWKS fetch (default 5 s). */
-  jwksTimeoutMs?: number;
-  telemetry?: Telemetry;
 }
 
 const CACHED = { outcome: "cached" } as const;
 const VERIFIED = { outcome: "verified" } as const;
 const REJECTED = { outcome: "rejected" } as const;
-
-/** Only asymmetric algorithms: an HMAC "key" taken from a JWKS is public, so HS* would be forgeable. */
-const ASYMMETRIC: ReadonlySet<string> = new Set(JWS_ALGORITHMS);
-
-/** Characters of the token's end used as cache key: 258 bits of signature in base64url. */
-const CACHE_KEY_CHARS = 43;
 
 /** A caller JWT is a few KB at most; refusing giants early bounds parsing work and cache memory. */
 const MAX_TOKEN_LENGTH = 16 * 1024;
@@ -60,34 +43,14 @@ const IdentityClaimsSchema = z.object({
   sub: z.string().min(1).optional(),
 });
 
-interface TrustedIssuer {
-  key: string;
-  keys: IssuerKeys;
-  getKey: JWTVerifyGetKey;
-  options: {
-    issuer: string;
-    audience: string | string[];
-    algorithms: string[];
-    requiredClaims: string[];
-    clockTolerance: number;
-  };
-}
-
 /**
  * Authenticates callers: `Authorization: Bearer <JWT>` verified with jose against the JWKS of the
- * configured issuer whose `iss` matches exactly. Verified tokens are cached until their `exp`, so
- * the hot path (the same service token on thousands of requests per second) costs one Map lookup
- * and one comparison instead of an RS256 verify.
+ * configured issuer whose `iss` matches exactly. Verified tokens are kept until their `exp` in a
+ * VerifiedTokenCache, so the hot path costs one Map lookup instead of a signature verification.
  */
 export class CallerVerifier {
-  private readonly byIss = new Map<string, TrustedIssuer>();
-  /**
-   * Verified Authorization headers by the tail of their signature. Hashing a whole ~1 KB header for
-   * a Map lookup cost more than the rest of a cache hit; the tail is unique to a token in practice,
-   * and a hit is only served after the whole header compares equal (`===`, a memcmp, where
-   * `endsWith` walked ~700 characters one by one), so a collision is merely a miss.
-   */
-  private readonly cache = new Map<string, { authorization: string; caller: VerifiedCaller }>();
+  private readonly byIss: Map<string, TrustedIssuer>;
+  private readonly tokens: VerifiedTokenCache<VerifiedCaller>;
   /** Signature verifications run (cache misses that reached jose), for measurement and tests. */
   signatureChecks = 0;
   /** An own field (possibly undefined): the hit path reads it without a lookup on deps. */
@@ -98,46 +61,8 @@ export class CallerVerifier {
     private readonly deps: CallerVerifierDeps,
   ) {
     this.telemetry = deps.telemetry;
-    for (const [key, config] of Object.entries(issuers)) {
-      const clash = this.byIss.get(config.issuer);
-      if (clash) {
-        // Identity is (issuer key, id): two keys for one `iss` would make a caller ambiguous.
-        throw new ConfigError(`issuers "${clash.key}" and "${key}" have the same iss "${config.issuer}"`, [
-          `issuers.${key}.issuer: duplicates issuers.${clash.key}.issuer`,
-        ]);
-      }
-      const algorithms = config.algorithms.filter((alg) => ASYMMETRIC.has(alg));
-      if (algorithms.length !== config.algorithms.length) {
-        deps.logger.log("warn", "caller_issuer_algorithms_refused", {
-          issuer: key,
-          refused: config.algorithms.filter((alg) => !ASYMMETRIC.has(alg)),
-        });
-      }
-      const keys = new IssuerKeys({
-        issuer: key,
-        jwksUri: config.jwksUri,
-        clock: deps.clock,
-        sleeper: deps.sleeper,
-        fetch: deps.telemetry ? (url, init) => countedJwksFetch(deps.fetch(url, init), deps.telemetry) : deps.fetch,
-        logger: deps.logger,
-        refreshAfterMs: deps.jwksCacheMaxAgeMs ?? 600_000,
-        cooldownMs: config.jwksCooldownSec * 1000,
-        maxStaleMs: config.jwksMaxStaleSec * 1000,
-        timeoutMs: deps.jwksTimeoutMs ?? 5000,
-      });
-      this.byIss.set(config.issuer, {
-        key,
-        keys,
-        getKey: keys.getKey,
-        options: {
-          issuer: config.issuer,
-          audience: config.audience,
-          algorithms,
-          requiredClaims: ["exp"],
-          clockTolerance: config.clockToleranceSec,
-        },
-      });
-    }
+    this.tokens = new VerifiedTokenCache(deps.clock, deps.cacheSize);
+    this.byIss = trustedIssuers(issuers, deps);
   }
 
   async verify(authorization: string | null | undefined): Promise<VerifiedCaller> {
@@ -149,35 +74,25 @@ export class CallerVerifier {
     if (cached !== undefined) return cached;
     const caller = await this.verifyUncached(authorization.slice(7).trim());
     this.telemetry?.add("callerVerifications", 1, VERIFIED);
-    this.remember(authorization, caller);
+    this.tokens.set(authorization, caller);
     return caller;
   }
 
-  /**
-   * The verified caller for this header if the cache holds it, synchronously: the request path
-   * then creates no promise at all for the caller check. Undefined means "call verify()".
-   */
   /** JWKS fetches started for an issuer (by configuration key). */
   jwksFetches(issuer: string): number {
     for (const trusted of this.byIss.values()) if (trusted.key === issuer) return trusted.keys.fetches;
     return 0;
   }
 
+  /**
+   * The verified caller for this header if the cache holds it, synchronously: the request path
+   * then creates no promise at all for the caller check. Undefined means "call verify()".
+   */
   cached(authorization: string | null | undefined): VerifiedCaller | undefined {
     if (typeof authorization !== "string") return undefined;
-    const key = authorization.slice(-CACHE_KEY_CHARS);
-    const hit = this.cache.get(key);
-    // Only headers that verify() accepted are stored, so equality covers the scheme check too;
-    // the same token under another spelling of the scheme ("bearer ") is the rare, slower case.
-    if (hit === undefined) return undefined;
-    if (hit.authorization !== authorization && !sameTokenOtherScheme(hit.authorization, authorization)) return undefined;
-    if (this.deps.clock.now() < hit.caller.expiresAt) {
-      this.telemetry?.add("callerVerifications", 1, CACHED);
-      return hit.caller;
-    }
-    // Past exp: drop it; verify() answers exactly what an uncached verify gives.
-    this.cache.delete(key);
-    return undefined;
+    const caller = this.tokens.get(authorization);
+    if (caller !== undefined) this.telemetry?.add("callerVerifications", 1, CACHED);
+    return caller;
   }
 
   private async verifyUncached(token: string): Promise<VerifiedCaller> {
@@ -219,19 +134,6 @@ export class CallerVerifier {
     return Object.freeze({ issuer: trusted.key, id, expiresAt: claims.data.exp * 1000 });
   }
 
-  private remember(authorization: string, caller: VerifiedCaller): void {
-    const max = this.deps.cacheSize;
-    // A token accepted only thanks to clock tolerance is not cached: the hit check uses exp alone.
-    if (max <= 0 || this.deps.clock.now() >= caller.expiresAt) return;
-    while (this.cache.size >= max) {
-      // Map iteration order is insertion order: the first key is the oldest entry.
-      const oldest = this.cache.keys().next();
-      if (oldest.done) break;
-      this.cache.delete(oldest.value);
-    }
-    this.cache.set(authorization.slice(-CACHE_KEY_CHARS), { authorization, caller });
-  }
-
   /**
    * The 401 the caller sees. Not logged here: the route that answers writes one line per refusal
    * (token_denied, admin_action) carrying these fields, a fingerprint of the token, never the token.
@@ -246,16 +148,6 @@ export class CallerVerifier {
     };
     return new BrokerError("caller_unauthenticated", reason, cause === undefined ? { logFields } : { cause, logFields });
   }
-}
-
-/** `Bearer ` followed by something; the scheme is case-insensitive (RFC 9110), the common spelling is checked first. */
-function hasBearerScheme(authorization: string): boolean {
-  if (authorization.length < 8) return false;
-  return authorization.startsWith("Bearer ") || authorization.slice(0, 7).toLowerCase() === "bearer ";
-}
-
-function sameTokenOtherScheme(stored: string, authorization: string): boolean {
-  return stored.length === authorization.length && hasBearerScheme(authorization) && stored.slice(7) === authorization.slice(7);
 }
 
 /** Short, stable categories for callers; jose's own messages stay out of the response. */
@@ -287,19 +179,4 @@ function reasonFor(error: unknown): string {
     return "malformed token";
   }
   return "token not accepted";
-}
-
-/** JWKS fetches by outcome: a non-2xx answer counts as a failure (jose then rejects it too). */
-function countedJwksFetch(response: Promise<Response>, telemetry: Telemetry | undefined): Promise<Response> {
-  if (telemetry === undefined) return response;
-  return response.then(
-    (r) => {
-      telemetry.add("jwksFetches", 1, { outcome: r.ok ? "success" : "failure" });
-      return r;
-    },
-    (error: unknown) => {
-      telemetry.add("jwksFetches", 1, { outcome: "failure" });
-      throw error;
-    },
-  );
 }

@@ -1,5 +1,6 @@
 import { RotationSchema } from "./rotation-schema.js";
-import { CachePolicySchema, SecretsSchema } from "./schema.js";
+import { CachePolicySchema } from "./provider-base-schema.js";
+import { SecretsSchema } from "./schema.js";
 
 export interface FieldProblem {
   path: (string | number)[];

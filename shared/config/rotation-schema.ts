@@ -1,13 +1,12 @@
 import { z } from "zod";
-import { urlWithProtocol } from "./url.js";
+import { HttpUrl } from "./url.js";
 
 /**
- * Rotation settings of an api-key provider. Kept apart from schema.ts (which embeds it) because the
- * partner key API adapter is a small language of its own. No secret appears here: the key API is
+ * Rotation settings of an api-key provider. Kept apart from api-key-schema.ts (which embeds it) because
+ * the partner key API adapter is a small language of its own. No secret appears here: the key API is
  * always authenticated with the provider's own key secret.
  */
 
-const HttpUrl = urlWithProtocol(["http:", "https:"], "must be an http(s) URL");
 const Path = z.string().regex(/^\/[^\s]*$/, "must start with / and contain no spaces");
 const Status = z.number().int().min(100).max(599);
 const QueryParam = z.string().regex(/^[A-Za-z0-9_.-]+$/, "must be a query parameter name");

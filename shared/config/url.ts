@@ -13,3 +13,6 @@ export function urlWithProtocol(protocols: string[], message: string) {
     }
   }, message);
 }
+
+export const HttpUrl = urlWithProtocol(["http:", "https:"], "must be an http(s) URL");
+export const HttpsUrl = urlWithProtocol(["https:"], "must be an https URL");

@@ -1,12 +1,12 @@
 import type { Clock } from "../clock.js";
-import type { ApiKeyProviderConfig } from "../config/schema.js";
+import type { ApiKeyProviderConfig } from "../config/api-key-schema.js";
 import { BrokerError } from "../errors/broker-error.js";
 import { fingerprint } from "../log/fingerprint.js";
 import { acceptedVersion, readJournal } from "../rotation/journal.js";
 import type { SecretStore, SecretVersion } from "../secrets/secret-store.js";
 import { SourceCacheKeys } from "./cache-key.js";
 import type { IssuedCredential, PreparedSource, TokenSource } from "./credential.js";
-import { assertHeaderValue, resolveHeaders } from "./headers.js";
+import { assertHeaderValue, resolveHeaders, withHeader } from "./headers.js";
 import { parseApiKeyPayload } from "./secret-payloads.js";
 import { hasControlCharacter } from "../http/header-safe.js";
 
@@ -115,12 +115,4 @@ function headerCredential(config: ApiKeyProviderConfig, raw: string): StaticCred
     keyId: keyFingerprint,
     keyFingerprint,
   };
-}
-
-/** Sets a header, dropping any configured header of the same name in another case. */
-function withHeader(headers: Record<string, string>, name: string, value: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() !== name.toLowerCase()) out[k] = v;
-  out[name] = value;
-  return out;
 }

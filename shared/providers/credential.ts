@@ -1,3 +1,5 @@
+import type { UpstreamCaller } from "../upstream/upstream-caller.js";
+
 /**
  * What a token source produces and what `GET /api/token/{provider}` serves. `headers` is the
  * complete set of headers a caller must send to the partner.
@@ -37,4 +39,16 @@ export interface TokenSource {
   readonly provider: string;
   /** Reads the secrets (through the cache of the store) and returns the cache key and an issuer. */
   prepare(): Promise<PreparedSource>;
+}
+
+/**
+ * Runs an issue's partner fetch through the provider's UpstreamCaller: a forced issue (operator
+ * refresh) goes out at once, past a partner's Retry-After and an open breaker.
+ */
+export function issueThrough(
+  caller: UpstreamCaller,
+  options: IssueOptions,
+  attempt: (signal: AbortSignal) => Promise<IssuedCredential>,
+): Promise<IssuedCredential> {
+  return caller.run(attempt, { signal: options.signal, immediate: options.force });
 }

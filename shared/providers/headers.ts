@@ -1,4 +1,4 @@
-import type { ValueOrSecret } from "../config/schema.js";
+import type { ValueOrSecret } from "../config/secret-ref-schema.js";
 import { BrokerError } from "../errors/broker-error.js";
 import type { SecretStore } from "../secrets/secret-store.js";
 
@@ -34,4 +34,12 @@ export function assertHeaderValue(value: string, header: string): string {
     throw new BrokerError("secret_unavailable", `The value configured for header "${header}" is not a valid header value.`);
   }
   return value;
+}
+
+/** Sets a header, dropping any configured header of the same name in another case. */
+export function withHeader(headers: Record<string, string>, name: string, value: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() !== name.toLowerCase()) out[k] = v;
+  out[name] = value;
+  return out;
 }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Clock } from "../clock.js";
-import type { HttpTokenProviderConfig } from "../config/schema.js";
+import type { HttpTokenProviderConfig } from "../config/http-token-schema.js";
 import { assertTokenSize, discardBody, readBodyText } from "../http/bounded-body.js";
 import type { FetchLike } from "../http/fetch-like.js";
 import { fingerprint } from "../log/fingerprint.js";
@@ -9,8 +9,8 @@ import { resolveExpiry } from "../tokens/expiry.js";
 import type { UpstreamCaller } from "../upstream/upstream-caller.js";
 import { failureForStatus, parseRetryAfter, UpstreamFailure } from "../upstream/upstream-failure.js";
 import { SourceCacheKeys } from "./cache-key.js";
-import type { IssuedCredential, IssueOptions, PreparedSource, TokenSource } from "./credential.js";
-import { resolveHeaders } from "./headers.js";
+import { issueThrough, type IssuedCredential, type IssueOptions, type PreparedSource, type TokenSource } from "./credential.js";
+import { resolveHeaders, withHeader } from "./headers.js";
 import { HEADER_SAFE } from "../http/header-safe.js";
 import { readPath } from "../json/read-path.js";
 
@@ -58,10 +58,7 @@ export class HttpTokenSource implements TokenSource {
       cacheKey,
       issue: async (options: IssueOptions) => {
         const authCredential = await auth.issue(options);
-        return this.deps.caller.run((signal) => this.mint(authCredential.headers, extra.headers, signal), {
-          signal: options.signal,
-          immediate: options.force,
-        });
+        return issueThrough(this.deps.caller, options, (signal) => this.mint(authCredential.headers, extra.headers, signal));
       },
     };
   }
@@ -120,12 +117,4 @@ export class HttpTokenSource implements TokenSource {
       fingerprint: fingerprint(token.data),
     };
   }
-}
-
-/** Sets a header, dropping any configured header of the same name in another case. */
-function withHeader(headers: Record<string, string>, name: string, value: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() !== name.toLowerCase()) out[k] = v;
-  out[name] = value;
-  return out;
 }

@@ -1,5 +1,5 @@
 import type { TokenCredential } from "@azure/identity";
-import type { FederationConfig } from "../config/schema.js";
+import type { FederationConfig } from "../config/entra-schema.js";
 import { UpstreamFailure } from "../upstream/upstream-failure.js";
 
 /** Builds the credential of one managed identity: system-assigned without a client id. */

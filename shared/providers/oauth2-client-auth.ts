@@ -1,4 +1,4 @@
-import type { OAuth2ProviderConfig } from "../config/schema.js";
+import type { OAuth2ProviderConfig } from "../config/oauth2-schema.js";
 import { BrokerError } from "../errors/broker-error.js";
 import type { ClientCertificateTransports } from "../http/client-certificate-transports.js";
 import type { FetchLike } from "../http/fetch-like.js";

@@ -1,14 +1,14 @@
 import { z } from "zod";
 import type { Clock } from "../clock.js";
-import type { OAuth2ProviderConfig } from "../config/schema.js";
+import type { OAuth2ProviderConfig } from "../config/oauth2-schema.js";
 import { assertTokenSize, readBodyText, readErrorText } from "../http/bounded-body.js";
 import { fingerprint } from "../log/fingerprint.js";
 import { resolveExpiry } from "../tokens/expiry.js";
 import type { UpstreamCaller } from "../upstream/upstream-caller.js";
 import { failureForStatus, parseRetryAfter, UpstreamFailure } from "../upstream/upstream-failure.js";
 import { SourceCacheKeys } from "./cache-key.js";
-import type { IssuedCredential, IssueOptions, PreparedSource, TokenSource } from "./credential.js";
-import { resolveHeaders } from "./headers.js";
+import { issueThrough, type IssuedCredential, type IssueOptions, type PreparedSource, type TokenSource } from "./credential.js";
+import { resolveHeaders, withHeader } from "./headers.js";
 import { prepareOAuth2ClientAuth, type OAuth2ClientAuth, type OAuth2ClientAuthDeps } from "./oauth2-client-auth.js";
 import { HEADER_SAFE } from "../http/header-safe.js";
 
@@ -63,8 +63,7 @@ export class OAuth2Source implements TokenSource {
     }));
     return {
       cacheKey,
-      issue: (options: IssueOptions) =>
-        this.deps.caller.run((signal) => this.requestToken(auth, extra.headers, signal), { signal: options.signal, immediate: options.force }),
+      issue: (options: IssueOptions) => issueThrough(this.deps.caller, options, (signal) => this.requestToken(auth, extra.headers, signal)),
     };
   }
 
@@ -148,12 +147,4 @@ function oauthErrorCode(text: string | undefined): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Sets a header, dropping any configured header of the same name in another case. */
-function withHeader(headers: Record<string, string>, name: string, value: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() !== name.toLowerCase()) out[k] = v;
-  out[name] = value;
-  return out;
 }

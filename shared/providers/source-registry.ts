@@ -2,7 +2,8 @@ import type { BrokerConfig, ProviderConfig } from "../config/schema.js";
 import { UpstreamCaller } from "../upstream/upstream-caller.js";
 import { ApiKeySource } from "./api-key-source.js";
 import type { TokenSource } from "./credential.js";
-import { EntraSource, type CredentialFactory } from "./entra-source.js";
+import type { EntraCredentialFactory } from "./entra-client-auth.js";
+import { EntraSource } from "./entra-source.js";
 import { ClientCertificateTransports, type CertificateFetchFactory } from "../http/client-certificate-transports.js";
 import { ClientAssertions } from "../signing/client-assertions.js";
 import type { SigningKeys } from "../signing/signing-keys.js";
@@ -13,7 +14,7 @@ import type { PartnerPlatform } from "../platform.js";
 
 export interface SourceRegistryDeps extends PartnerPlatform {
   /** Tests and emulators may replace the @azure/identity credentials. */
-  credentialFactory?: CredentialFactory;
+  credentialFactory?: EntraCredentialFactory;
   /** Tests and emulators may replace the app's managed identity credential. */
   managedIdentityFactory?: ManagedIdentityFactory;
   /** Tests may replace the mutual-TLS HTTP client. */

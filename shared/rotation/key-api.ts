@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Clock, Random, Sleeper } from "../clock.js";
 import type { KeyApiSpec } from "../config/rotation-schema.js";
-import type { UpstreamPolicy } from "../config/schema.js";
+import type { UpstreamPolicy } from "../config/provider-base-schema.js";
 import { BrokerError } from "../errors/broker-error.js";
 import { ConflictError } from "../errors/conflict-error.js";
 import { discardBody, readBodyText } from "../http/bounded-body.js";

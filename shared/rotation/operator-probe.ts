@@ -1,4 +1,4 @@
-import type { ApiKeyProviderConfig } from "../config/schema.js";
+import type { ApiKeyProviderConfig } from "../config/api-key-schema.js";
 import { BrokerError } from "../errors/broker-error.js";
 import { discardBody } from "../http/bounded-body.js";
 import type { PartnerPlatform } from "../platform.js";

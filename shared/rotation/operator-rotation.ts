@@ -1,6 +1,6 @@
 import { iso } from "../clock.js";
 import type { RotationConfig } from "../config/rotation-schema.js";
-import type { ApiKeyProviderConfig } from "../config/schema.js";
+import type { ApiKeyProviderConfig } from "../config/api-key-schema.js";
 import { type BrokerError, toBrokerError } from "../errors/broker-error.js";
 import { ConflictError, isConflict } from "../errors/conflict-error.js";
 import { fingerprint } from "../log/fingerprint.js";

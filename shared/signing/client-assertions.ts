@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Clock } from "../clock.js";
-import type { ClientAssertionConfig } from "../config/schema.js";
+import type { ClientAssertionConfig } from "../config/oauth2-schema.js";
 import type { AssertionSigner } from "./assertion-signer.js";
 import { base64url, signingInput } from "./jws.js";
 

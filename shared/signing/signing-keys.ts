@@ -1,6 +1,7 @@
 import type { KeyClient } from "@azure/keyvault-keys";
 import { type Clock, iso } from "../clock.js";
-import type { BrokerConfig, OAuth2ProviderConfig, SigningKeyConfig } from "../config/schema.js";
+import type { OAuth2ProviderConfig, SigningKeyConfig } from "../config/oauth2-schema.js";
+import type { BrokerConfig } from "../config/schema.js";
 import { BrokerError } from "../errors/broker-error.js";
 import type { SecretStore } from "../secrets/secret-store.js";
 import type { AssertionSigner, SigningKeyRef } from "./assertion-signer.js";

@@ -1,5 +1,5 @@
 import { decodeJwt } from "jose";
-import type { CachePolicy } from "../config/schema.js";
+import type { CachePolicy } from "../config/provider-base-schema.js";
 import { UpstreamFailure } from "../upstream/upstream-failure.js";
 
 export type ExpirySource = "expires_in" | "expires_on" | "jwt_exp" | "default";

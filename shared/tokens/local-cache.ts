@@ -1,5 +1,5 @@
 import type { Clock, Random } from "../clock.js";
-import type { CachePolicy } from "../config/schema.js";
+import type { CachePolicy } from "../config/provider-base-schema.js";
 import type { IssuedCredential, TokenSource } from "../providers/credential.js";
 import { computeRefreshAt } from "./refresh-schedule.js";
 

@@ -1,5 +1,5 @@
 import type { Random } from "../clock.js";
-import type { CachePolicy } from "../config/schema.js";
+import type { CachePolicy } from "../config/provider-base-schema.js";
 import type { IssuedCredential } from "../providers/credential.js";
 
 export type RefreshPolicy = Pick<CachePolicy, "refreshAheadFraction" | "refreshFloorSec" | "jitterSec">;

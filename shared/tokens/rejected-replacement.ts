@@ -1,4 +1,4 @@
-import type { CachePolicy } from "../config/schema.js";
+import type { CachePolicy } from "../config/provider-base-schema.js";
 import { BrokerError } from "../errors/broker-error.js";
 import type { IssuedCredential, TokenSource } from "../providers/credential.js";
 import type { Lock } from "../rotation/lock.js";

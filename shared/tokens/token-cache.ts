@@ -2,7 +2,7 @@
 // the per-key partner flight are one state machine over the same flights and epochs. What it holds
 // is local-cache.ts, where credentials come from is credential-origin.ts / fleet-level.ts.
 import type { Clock, Random } from "../clock.js";
-import type { CachePolicy } from "../config/schema.js";
+import type { CachePolicy } from "../config/provider-base-schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
 import { errorFields, type Logger } from "../log/logger.js";
 import type { IssuedCredential, PreparedSource, TokenSource } from "../providers/credential.js";

@@ -1,4 +1,4 @@
-import type { UpstreamPolicy } from "../config/schema.js";
+import type { UpstreamPolicy } from "../config/provider-base-schema.js";
 import { BrokerError, isBrokerError } from "../errors/broker-error.js";
 import { errorFields } from "../log/logger.js";
 import { CircuitBreaker } from "./circuit-breaker.js";

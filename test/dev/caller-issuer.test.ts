@@ -16,7 +16,7 @@ import {
 import { serveHandlers } from "../../dev/sandbox/serve.js";
 import { ensureDevTls } from "../../dev/tls.js";
 import { CallerVerifier } from "../../shared/callers/caller-verifier.js";
-import { IssuerSchema } from "../../shared/config/schema.js";
+import { IssuerSchema } from "../../shared/config/caller-schema.js";
 import { MemoryLogger } from "../../shared/log/logger.js";
 import { systemClock, systemSleeper } from "../../functions/system.js";
 

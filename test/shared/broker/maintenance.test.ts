@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { ApiKeyProviderSchema, type ProviderConfig } from "../../../shared/config/schema.js";
+import { ApiKeyProviderSchema } from "../../../shared/config/api-key-schema.js";
+import type { ProviderConfig } from "../../../shared/config/schema.js";
 import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { InProcessLock } from "../../../shared/rotation/in-process-lock.js";

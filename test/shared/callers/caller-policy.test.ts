@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import { CallerPolicy } from "../../../shared/callers/caller-policy.js";
 import type { VerifiedCaller } from "../../../shared/callers/caller-verifier.js";
 import { ConfigError } from "../../../shared/config/load.js";
-import { CallerSchema, type CallerConfig } from "../../../shared/config/schema.js";
+import { CallerSchema, type CallerConfig } from "../../../shared/config/caller-schema.js";
 import { BrokerError } from "../../../shared/errors/broker-error.js";
 
 function callers(raw: Record<string, unknown>): Record<string, CallerConfig> {

@@ -75,12 +75,6 @@ test("refuses a literal secret where a secret reference is required", () => {
   assert.throws(() => parseConfig(JSON.stringify(bad)), /providers\.ayyeka\.clientSecret/);
 });
 
-test("an entra provider needs exactly one of clientSecret and certificate", () => {
-  const bad = structuredClone(minimal) as Record<string, any>;
-  bad.providers.flowe = { kind: "entra", tenantId: "t", clientId: "c", scope: "api://p1-test/.default" };
-  assert.throws(() => parseConfig(JSON.stringify(bad)), /providers\.flowe\.clientSecret: exactly one of clientSecret or certificate/);
-});
-
 test("reports invalid JSON without crashing", () => {
   assert.throws(() => parseConfig("{ not json", "x.json"), /x\.json: not valid JSON/);
 });

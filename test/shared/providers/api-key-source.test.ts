@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ApiKeyProviderSchema } from "../../../shared/config/schema.js";
+import { ApiKeyProviderSchema } from "../../../shared/config/api-key-schema.js";
 import { fingerprint } from "../../../shared/log/fingerprint.js";
 import { ApiKeySource } from "../../../shared/providers/api-key-source.js";
 import { basicClientAuth } from "../../../shared/providers/oauth2-client-auth.js";

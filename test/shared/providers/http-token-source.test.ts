@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
-import { ApiKeyProviderSchema, HttpTokenProviderSchema, type UpstreamPolicy } from "../../../shared/config/schema.js";
+import { ApiKeyProviderSchema } from "../../../shared/config/api-key-schema.js";
+import { HttpTokenProviderSchema } from "../../../shared/config/http-token-schema.js";
+import type { UpstreamPolicy } from "../../../shared/config/provider-base-schema.js";
 import { fingerprint } from "../../../shared/log/fingerprint.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { ApiKeySource } from "../../../shared/providers/api-key-source.js";

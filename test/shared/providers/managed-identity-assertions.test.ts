@@ -3,7 +3,7 @@ import { after, before, describe, test } from "node:test";
 import { EntraAuthority } from "../../../dev/sandbox/entra-authority.js";
 import { serveHandlers, type ServedHandlers } from "../../../dev/sandbox/serve.js";
 import { ensureDevTls } from "../../../dev/tls.js";
-import { EntraProviderSchema } from "../../../shared/config/schema.js";
+import { EntraProviderSchema } from "../../../shared/config/entra-schema.js";
 import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { EntraSource } from "../../../shared/providers/entra-source.js";

@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import { MtlsPartnerSandbox } from "../../../dev/sandbox/mtls-partner.js";
 import { serveHandlers, type ServedHandlers } from "../../../dev/sandbox/serve.js";
 import { ensureDevTls } from "../../../dev/tls.js";
-import { OAuth2ProviderSchema } from "../../../shared/config/schema.js";
+import { OAuth2ProviderSchema } from "../../../shared/config/oauth2-schema.js";
 import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { ClientCertificateTransports } from "../../../shared/http/client-certificate-transports.js";
 import { undiciCertificateFetch } from "../../../shared/http/undici-certificate-fetch.js";
@@ -141,13 +141,5 @@ describe("oauth2 tls_client_auth", () => {
     const second = await s.prepare();
     assert.notEqual(first.cacheKey, second.cacheKey);
     assert.ok((await second.issue({ force: false })).accessToken);
-  });
-
-  test("the config requires the certificate with tls_client_auth and refuses a client secret there", () => {
-    const base = { kind: "oauth2", tokenUrl: "https://partner.example/token", clientId: "x", clientAuth: "tls_client_auth" };
-    assert.equal(OAuth2ProviderSchema.safeParse(base).success, false);
-    assert.equal(OAuth2ProviderSchema.safeParse({ ...base, tlsClientCertificate: { secret: "c" }, clientSecret: { secret: "s" } }).success, false);
-    assert.equal(OAuth2ProviderSchema.safeParse({ ...base, clientAuth: "client_secret_basic" }).success, false);
-    assert.equal(OAuth2ProviderSchema.safeParse({ ...base, tlsClientCertificate: { secret: "c" } }).success, true);
   });
 });

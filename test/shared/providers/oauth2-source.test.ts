@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
-import { OAuth2ProviderSchema, type OAuth2ProviderConfig, type UpstreamPolicy } from "../../../shared/config/schema.js";
+import { OAuth2ProviderSchema, type OAuth2ProviderConfig } from "../../../shared/config/oauth2-schema.js";
+import type { UpstreamPolicy } from "../../../shared/config/provider-base-schema.js";
 import type { FetchLike } from "../../../shared/http/fetch-like.js";
 import { fingerprint } from "../../../shared/log/fingerprint.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";

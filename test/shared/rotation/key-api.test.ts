@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { DeclarativeKeyApiSchema, SilverflowKeyApiSchema, expandKeyApi } from "../../../shared/config/rotation-schema.js";
-import { UpstreamPolicySchema } from "../../../shared/config/schema.js";
+import { UpstreamPolicySchema } from "../../../shared/config/provider-base-schema.js";
 import type { FetchLike } from "../../../shared/http/fetch-like.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { KeyLimitReachedError, PartnerKeyApi } from "../../../shared/rotation/key-api.js";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { ApiKeyProviderSchema } from "../../../shared/config/schema.js";
+import { ApiKeyProviderSchema } from "../../../shared/config/api-key-schema.js";
 import type { FetchLike } from "../../../shared/http/fetch-like.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { OperatorProbe, ProbeRejectedError } from "../../../shared/rotation/operator-probe.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { PhixflowSandbox } from "../../../dev/sandbox/phixflow.js";
-import { ApiKeyProviderSchema } from "../../../shared/config/schema.js";
+import { ApiKeyProviderSchema } from "../../../shared/config/api-key-schema.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { InProcessLock } from "../../../shared/rotation/in-process-lock.js";
 import { acceptedVersion, journalSecretName, readJournal } from "../../../shared/rotation/journal.js";

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { ApiKeyProviderSchema, HttpTokenProviderSchema, type ProviderConfig } from "../../../shared/config/schema.js";
+import { ApiKeyProviderSchema } from "../../../shared/config/api-key-schema.js";
+import { HttpTokenProviderSchema } from "../../../shared/config/http-token-schema.js";
+import type { ProviderConfig } from "../../../shared/config/schema.js";
 import { journalSecretName } from "../../../shared/rotation/journal.js";
 import { credentialsMadeWith, forgetReplacedKey } from "../../../shared/rotation/promotion.js";
 

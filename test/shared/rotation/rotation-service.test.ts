@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { parseConfig } from "../../../shared/config/load.js";
-import { ApiKeyProviderSchema } from "../../../shared/config/schema.js";
+import { ApiKeyProviderSchema } from "../../../shared/config/api-key-schema.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { InProcessLock } from "../../../shared/rotation/in-process-lock.js";
 import { RotationService } from "../../../shared/rotation/rotation-service.js";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ApiKeyProviderSchema, CachePolicySchema } from "../../../shared/config/schema.js";
+import { ApiKeyProviderSchema } from "../../../shared/config/api-key-schema.js";
+import { CachePolicySchema } from "../../../shared/config/provider-base-schema.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { ApiKeySource } from "../../../shared/providers/api-key-source.js";
 import { CachingSecretStore } from "../../../shared/secrets/caching-store.js";

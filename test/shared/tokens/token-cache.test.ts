@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
-import type { CachePolicy } from "../../../shared/config/schema.js";
+import type { CachePolicy } from "../../../shared/config/provider-base-schema.js";
 import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import type { IssuedCredential } from "../../../shared/providers/credential.js";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { UpstreamPolicy } from "../../../shared/config/schema.js";
+import type { UpstreamPolicy } from "../../../shared/config/provider-base-schema.js";
 import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { UpstreamCaller } from "../../../shared/upstream/upstream-caller.js";
