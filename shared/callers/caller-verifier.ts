@@ -84,12 +84,8 @@ export class CallerVerifier {
     return 0;
   }
 
-  /**
-   * The verified caller for this header if the cache holds it, synchronously: the request path
-   * then creates no promise at all for the caller check. Undefined means "call verify()".
-   */
-  cached(authorization: string | null | undefined): VerifiedCaller | undefined {
-    if (typeof authorization !== "string") return undefined;
+  /** The verified caller for this header if the cache holds it; undefined means "verify it". */
+  private cached(authorization: string): VerifiedCaller | undefined {
     const caller = this.tokens.get(authorization);
     if (caller !== undefined) this.telemetry?.add("callerVerifications", 1, CACHED);
     return caller;
