@@ -97,31 +97,6 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     maxStaleMs: config.secrets.maxStaleSec * 1000,
     telemetry,
   });
-  const signingKeys = new SigningKeys({
-    config,
-    // Signing keys held as PEM secrets are read through the cache like any secret.
-    secrets,
-    clock,
-    defaultVaultUrl: env.KEY_VAULT_URL,
-    keyClient: async (vaultUrl) => {
-      const { KeyClient } = await import("@azure/keyvault-keys");
-      return new KeyClient(vaultUrl, await azureCredential(), {
-        disableChallengeResourceVerification: env.KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION,
-      });
-    },
-  });
-  const providers = buildSources(config, {
-    signingKeys,
-    secrets,
-    fetch,
-    clock,
-    sleeper,
-    random,
-    logger,
-    telemetry,
-    credentialFactory: options.credentialFactory,
-  });
-  if (telemetry) observeUpstreams(telemetry, providers);
   // Imported only when configured: the Redis client alone costs ~180 ms and ~9 MB of heap at
   // start-up, which every cold start of a single-instance app would pay for nothing.
   const fleetCache = env.REDIS_URL
@@ -136,6 +111,34 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
         logger,
       })
     : undefined;
+  assertRotationLockIsSafe(env, config, Boolean(fleetCache || options.lock));
+  const lock = options.lock ?? fleetCache?.lock ?? new InProcessLock(clock);
+  const signingKeys = new SigningKeys({
+    config,
+    // Signing keys held as PEM secrets are read through the cache like any secret.
+    secrets,
+    clock,
+    defaultVaultUrl: env.KEY_VAULT_URL,
+    keyClient: async (vaultUrl) => {
+      const { KeyClient } = await import("@azure/keyvault-keys");
+      return new KeyClient(vaultUrl, await azureCredential(), {
+        disableChallengeResourceVerification: env.KEY_VAULT_DISABLE_CHALLENGE_RESOURCE_VERIFICATION,
+      });
+    },
+    lock,
+  });
+  const providers = buildSources(config, {
+    signingKeys,
+    secrets,
+    fetch,
+    clock,
+    sleeper,
+    random,
+    logger,
+    telemetry,
+    credentialFactory: options.credentialFactory,
+  });
+  if (telemetry) observeUpstreams(telemetry, providers);
   const cache = new TokenCache({
     clock,
     random,
@@ -155,8 +158,6 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     audit,
     telemetry,
   });
-  assertRotationLockIsSafe(env, config, Boolean(fleetCache || options.lock));
-  const lock = options.lock ?? fleetCache?.lock ?? new InProcessLock(clock);
   const rotation = new RotationService({
     config,
     // Rotation reads the store uncached: a stale read could make it delete the key in service.

@@ -1,5 +1,6 @@
 import type { BrokerConfig } from "../config/schema.js";
 import { toBrokerError } from "../errors/broker-error.js";
+import { isConflict } from "../errors/conflict-error.js";
 import { errorFields, type Logger } from "../log/logger.js";
 import type { ProviderRuntime } from "../providers/source-registry.js";
 import type { RotationService } from "../rotation/rotation-service.js";
@@ -72,7 +73,9 @@ async function rotateSigningKeys(deps: MaintenanceRunDeps): Promise<void> {
       const result = await deps.signingKeys.rotate(provider, false);
       deps.logger.log("info", "signing_key_rotation", { ...result });
     } catch (error) {
-      deps.logger.log("warn", "signing_key_rotation_failed", { provider, ...errorFields(error) });
+      // Another instance is running this step right now: nothing failed, nothing to do here.
+      if (isConflict(error, "rotation_running")) deps.logger.log("info", "signing_key_rotation_skipped", { provider, reason: "rotation_running" });
+      else deps.logger.log("warn", "signing_key_rotation_failed", { provider, ...errorFields(error) });
     }
   }
 }

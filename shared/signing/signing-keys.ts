@@ -3,6 +3,8 @@ import { type Clock, iso } from "../clock.js";
 import type { OAuth2ProviderConfig, SigningKeyConfig } from "../config/oauth2-schema.js";
 import type { BrokerConfig } from "../config/schema.js";
 import { BrokerError } from "../errors/broker-error.js";
+import { ConflictError } from "../errors/conflict-error.js";
+import type { Lock } from "../rotation/lock.js";
 import type { SecretStore } from "../secrets/secret-store.js";
 import type { AssertionSigner, SigningKeyRef } from "./assertion-signer.js";
 import type { PublicJwk } from "./jws.js";
@@ -11,6 +13,8 @@ import { PemSigner } from "./pem-signer.js";
 
 /** Publish a version this long before it signs when the key is rotated outside the broker. */
 const DEFAULT_PUBLISH_OVERLAP_MIN = 60;
+/** How long one rotation step may hold the provider's signing-key lock (a create or a few disables in the vault). */
+const ROTATION_LOCK_TTL_MS = 5 * 60_000;
 /** The longest a partner is told to cache /api/jwks. */
 const JWKS_MAX_AGE_SEC = 300;
 /** Clock skew a partner may allow on an assertion's exp, on top of its lifetime. */
@@ -24,6 +28,8 @@ export interface SigningKeysDeps {
   defaultVaultUrl?: string;
   /** Builds the keys client of a vault (Azure SDK, loaded only when a vault key is configured). */
   keyClient: (vaultUrl: string) => Promise<KeyClient>;
+  /** One rotation step per provider at a time, fleet-wide with Redis: two at once would each create a version. */
+  lock: Lock;
 }
 
 export interface SigningKeyRotation {
@@ -103,7 +109,9 @@ export class SigningKeys {
   async rotate(provider: string, dryRun: boolean): Promise<SigningKeyRotation> {
     if (!this.rotating().includes(provider)) throw new BrokerError("bad_request", `Provider "${provider}" has no signing key rotation configured.`);
     const signer = (await this.load(provider)) as KeyVaultSigner;
-    const { plan, created, disabled } = await signer.rotate(dryRun);
+    const lease = dryRun ? undefined : await this.deps.lock.tryAcquire(`signing-key:${provider}`, ROTATION_LOCK_TTL_MS);
+    if (!dryRun && !lease) throw new ConflictError("rotation_running", `A signing key rotation of "${provider}" is already running.`);
+    const { plan, created, disabled } = await signer.rotate(dryRun).finally(() => lease?.release());
     return {
       provider,
       dry_run: dryRun,
