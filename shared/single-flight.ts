@@ -41,6 +41,19 @@ export class SingleFlight<T, M = undefined> {
     return promise;
   }
 
+  /**
+   * Forgets the key's running flight: the next caller starts a new one. The forgotten flight still
+   * settles for those already holding its promise (its owner can tell by `current()`).
+   */
+  forget(key: string): void {
+    this.running.delete(key);
+  }
+
+  /** Forgets every running flight, as `forget` does one. */
+  clear(): void {
+    this.running.clear();
+  }
+
   flights(): IterableIterator<Flight<T, M>> {
     return this.running.values();
   }

@@ -4,6 +4,7 @@ import { errorFields, type Logger } from "../log/logger.js";
 import { errorType, noTelemetry, type Telemetry } from "../telemetry/telemetry.js";
 import { SecretNotFoundError, type SecretStore, type SecretVersion, type SecretVersionInfo } from "./secret-store.js";
 import { backoffDelay } from "../backoff.js";
+import { SingleFlight } from "../single-flight.js";
 
 export interface CachingSecretStoreOptions {
   clock: Clock;
@@ -53,7 +54,8 @@ interface LatestEntry {
  */
 export class CachingSecretStore implements SecretStore {
   private readonly latest = new Map<string, LatestEntry>();
-  private readonly flights = new Map<string, Promise<SecretVersion>>();
+  /** Reads of a latest value; set() and invalidate() forget a running one, whose value is then not kept. */
+  private readonly flights = new SingleFlight<SecretVersion>();
   /**
    * Names found missing, until when. Optional secrets (a rotation journal before the first
    * rotation) are looked up on the request path: without this every request would ask the store.
@@ -97,13 +99,13 @@ export class CachingSecretStore implements SecretStore {
     }
     const missing = this.missing.get(name);
     if (missing !== undefined && this.clock.now() < missing.until) return Promise.reject(missing.error);
-    return this.flights.get(name) ?? this.refresh(name);
+    return this.flights.current(name)?.promise ?? this.refresh(name);
   }
 
   async set(name: string, value: string, tags?: Record<string, string>): Promise<SecretVersion> {
     const written = await this.inner.set(name, value, tags);
     // A read that started before this write must not replace it when it lands.
-    this.flights.delete(name);
+    this.flights.forget(name);
     this.missing.delete(name);
     return this.remember(name, written).secret;
   }
@@ -123,7 +125,7 @@ export class CachingSecretStore implements SecretStore {
     }
     this.latest.delete(name);
     this.missing.delete(name);
-    this.flights.delete(name);
+    this.flights.forget(name);
     const prefix = `${name}/`;
     for (const key of [...this.versions.keys()]) if (key.startsWith(prefix)) this.versions.delete(key);
   }
@@ -148,20 +150,21 @@ export class CachingSecretStore implements SecretStore {
   }
 
   private refresh(name: string): Promise<SecretVersion> {
-    const flight: Promise<SecretVersion> = this.timedGet(name).then(
-      (secret) => {
-        if (this.flights.get(name) !== flight) return freeze(secret); // superseded by set/invalidate
-        this.flights.delete(name);
-        return this.remember(name, secret).secret;
-      },
-      (error: unknown) => {
-        const current = this.flights.get(name) === flight;
-        if (current) this.flights.delete(name);
-        return this.onRefreshFailed(name, error, current);
-      },
+    const flight: Promise<SecretVersion> = this.flights.start(
+      name,
+      () =>
+        this.timedGet(name).then(
+          // Not current: forgotten by set/invalidate, so its outcome must not replace what they left.
+          (secret) => (this.isCurrent(name, flight) ? this.remember(name, secret).secret : freeze(secret)),
+          (error: unknown) => this.onRefreshFailed(name, error, this.isCurrent(name, flight)),
+        ),
+      undefined,
     );
-    this.flights.set(name, flight);
     return flight;
+  }
+
+  private isCurrent(name: string, flight: Promise<SecretVersion>): boolean {
+    return this.flights.current(name)?.promise === flight;
   }
 
   private async timedGet(name: string): Promise<SecretVersion> {
