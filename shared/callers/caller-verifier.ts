@@ -7,6 +7,7 @@ import { BrokerError } from "../errors/broker-error.js";
 import type { FetchLike } from "../http/fetch-like.js";
 import { fingerprint } from "../log/fingerprint.js";
 import { errorFields, type Logger } from "../log/logger.js";
+import { evictOldest } from "../evict-oldest.js";
 import { IssuerKeys, JwksUnavailableError } from "./issuer-keys.js";
 import type { Telemetry } from "../telemetry/telemetry.js";
 
@@ -223,12 +224,7 @@ export class CallerVerifier {
     const max = this.deps.cacheSize;
     // A token accepted only thanks to clock tolerance is not cached: the hit check uses exp alone.
     if (max <= 0 || this.deps.clock.now() >= caller.expiresAt) return;
-    while (this.cache.size >= max) {
-      // Map iteration order is insertion order: the first key is the oldest entry.
-      const oldest = this.cache.keys().next();
-      if (oldest.done) break;
-      this.cache.delete(oldest.value);
-    }
+    evictOldest(this.cache, max - 1); // room for the one added below
     this.cache.set(authorization.slice(-CACHE_KEY_CHARS), { authorization, caller });
   }
 

@@ -5,6 +5,7 @@ import { errorType, noTelemetry, type Telemetry } from "../telemetry/telemetry.j
 import { SecretNotFoundError, type SecretStore, type SecretVersion, type SecretVersionInfo } from "./secret-store.js";
 import { backoffDelay } from "../backoff.js";
 import { SingleFlight } from "../single-flight.js";
+import { evictOldest } from "../evict-oldest.js";
 
 export interface CachingSecretStoreOptions {
   clock: Clock;
@@ -254,11 +255,7 @@ export class CachingSecretStore implements SecretStore {
   private cacheVersion(key: string, promise: Promise<SecretVersion>): void {
     this.versions.delete(key);
     this.versions.set(key, promise);
-    while (this.versions.size > this.maxVersions) {
-      const oldest = this.versions.keys().next();
-      if (oldest.done) break;
-      this.versions.delete(oldest.value);
-    }
+    evictOldest(this.versions, this.maxVersions);
   }
 }
 
