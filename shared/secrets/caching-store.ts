@@ -3,9 +3,9 @@ import { isBrokerError } from "../errors/broker-error.js";
 import { errorFields, type Logger } from "../log/logger.js";
 import { errorType, noTelemetry, type Telemetry } from "../telemetry/telemetry.js";
 import { SecretNotFoundError, type SecretStore, type SecretVersion, type SecretVersionInfo } from "./secret-store.js";
+import { VersionCache } from "./version-cache.js";
 import { backoffDelay } from "../backoff.js";
 import { SingleFlight } from "../single-flight.js";
-import { evictOldest } from "../evict-oldest.js";
 
 export interface CachingSecretStoreOptions {
   clock: Clock;
@@ -62,8 +62,7 @@ export class CachingSecretStore implements SecretStore {
    * rotation) are looked up on the request path: without this every request would ask the store.
    */
   private readonly missing = new Map<string, { until: number; error: SecretNotFoundError }>();
-  /** Key `name/version`; insertion order doubles as eviction order. */
-  private readonly versions = new Map<string, Promise<SecretVersion>>();
+  private readonly versions: VersionCache;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly ttlMs: number;
@@ -82,13 +81,14 @@ export class CachingSecretStore implements SecretStore {
     this.ttlMs = options.ttlMs;
     this.maxStaleMs = options.maxStaleMs;
     this.maxVersions = options.maxVersions ?? 1000;
+    this.versions = new VersionCache((name, version) => this.inner.get(name, version).then(freeze), this.maxVersions);
     this.retryBaseMs = options.retryBaseMs ?? 1000;
     this.telemetry = options.telemetry ?? noTelemetry;
     this.retryMaxMs = Math.max(this.retryBaseMs, options.retryMaxMs ?? Math.min(60_000, Math.floor(options.maxStaleMs / 4)));
   }
 
   get(name: string, version?: string): Promise<SecretVersion> {
-    if (version !== undefined) return this.getVersion(name, version);
+    if (version !== undefined) return this.versions.get(name, version);
     const entry = this.latest.get(name);
     if (entry !== undefined) {
       const now = this.clock.now();
@@ -121,14 +121,13 @@ export class CachingSecretStore implements SecretStore {
       this.latest.clear();
       this.missing.clear();
       this.flights.clear();
-      this.versions.clear();
+      this.versions.invalidate();
       return;
     }
     this.latest.delete(name);
     this.missing.delete(name);
     this.flights.forget(name);
-    const prefix = `${name}/`;
-    for (const key of [...this.versions.keys()]) if (key.startsWith(prefix)) this.versions.delete(key);
+    this.versions.invalidate(name);
   }
 
   /** Serves `entry` past its TTL: starts a background read unless one runs or the back-off holds. */
@@ -235,27 +234,8 @@ export class CachingSecretStore implements SecretStore {
       staleLogged: false,
     };
     this.latest.set(name, entry);
-    this.cacheVersion(`${name}/${frozen.version}`, entry.promise);
+    this.versions.remember(name, frozen.version, entry.promise);
     return entry;
-  }
-
-  private getVersion(name: string, version: string): Promise<SecretVersion> {
-    const key = `${name}/${version}`;
-    const hit = this.versions.get(key);
-    if (hit !== undefined) return hit;
-    // The pending promise is cached at once: concurrent reads of one version share one inner read.
-    const pending = this.inner.get(name, version).then(freeze);
-    this.cacheVersion(key, pending);
-    pending.catch(() => {
-      if (this.versions.get(key) === pending) this.versions.delete(key);
-    });
-    return pending;
-  }
-
-  private cacheVersion(key: string, promise: Promise<SecretVersion>): void {
-    this.versions.delete(key);
-    this.versions.set(key, promise);
-    evictOldest(this.versions, this.maxVersions);
   }
 }
 
