@@ -9,7 +9,7 @@ import { BrokerError, isBrokerError, toBrokerError } from "../../../shared/error
 import { ERROR_STATUS, ERROR_TABLE, ERROR_TITLES, isInternalCode } from "../../../shared/errors/codes.js";
 import { problemResult } from "../../../shared/http/http-result.js";
 import { errorFields } from "../../../shared/log/logger.js";
-import { KeyVaultRequestError } from "../../../shared/secrets/key-vault-store.js";
+import { KeyVaultRequestError } from "../../../shared/secrets/key-vault-requests.js";
 import { errorType } from "../../../shared/telemetry/telemetry.js";
 import { UpstreamFailure } from "../../../shared/upstream/upstream-failure.js";
 
