@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { RedisCommandTimeoutError, RedisUnavailableError } from "../../../shared/cache/redis-connection.js";
+import { RedisCommandTimeoutError, RedisUnavailableError } from "../../../shared/cache/redis-commands.js";
 import { JwksUnavailableError } from "../../../shared/callers/issuer-keys.js";
 import { ConfigError } from "../../../shared/config/load.js";
 import { BrokerError, isBrokerError, toBrokerError } from "../../../shared/errors/broker-error.js";
