@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { Clock } from "../clock.js";
 import { BrokerError } from "../errors/broker-error.js";
 import type { Logger } from "../log/logger.js";
+import { parseJsonOrUndefined } from "../json/parse-json.js";
 import { SecretNotFoundError, type SecretStore, type SecretVersion, type SecretVersionInfo } from "./secret-store.js";
 import { assertSecretName, assertSecretVersion, SECRET_VERSION_PATTERN } from "./secret-name.js";
 import { SecretFiles, type VersionFile } from "./secret-files.js";
@@ -106,13 +107,7 @@ export class FileSecretStore implements SecretStore {
   /** A corrupt or foreign file is undefined, with a warning that never quotes it. */
   private async readVersion(name: string, file: VersionFile): Promise<SecretVersion | undefined> {
     const text = await this.files.read(name, file);
-    let raw: unknown;
-    try {
-      raw = JSON.parse(text);
-    } catch {
-      raw = undefined;
-    }
-    const parsed = StoredSecretSchema.safeParse(raw);
+    const parsed = StoredSecretSchema.safeParse(parseJsonOrUndefined(text));
     if (!parsed.success || parsed.data.version !== file.version || parsed.data.name.toLowerCase() !== name.toLowerCase()) {
       this.logger?.log("warn", "secret_file_corrupt", { secret: name, file: file.file });
       return undefined;
