@@ -8,7 +8,7 @@ export interface Flight<T, M> {
  * In-process promise de-duplication: at most one call per key runs at a time, later callers get
  * its promise. A flight is forgotten once it settles, so a failure is never cached. The owner
  * decides whether a running flight may be joined (an epoch, a forced call): `current()` shows it,
- * `start()` replaces it.
+ * `start()` replaces it, `forget()` drops it (a write that makes its result obsolete).
  */
 export class SingleFlight<T, M = undefined> {
   private readonly running = new Map<string, Flight<T, M>>();
@@ -39,6 +39,19 @@ export class SingleFlight<T, M = undefined> {
     };
     promise.then(clear, clear);
     return promise;
+  }
+
+  /**
+   * Forgets the key's running flight: the next caller starts a new one. The forgotten flight still
+   * settles for those already holding its promise (its owner can tell by `current()`).
+   */
+  forget(key: string): void {
+    this.running.delete(key);
+  }
+
+  /** Forgets every running flight, as `forget` does one. */
+  clear(): void {
+    this.running.clear();
   }
 
   flights(): IterableIterator<Flight<T, M>> {

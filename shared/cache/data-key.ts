@@ -4,6 +4,7 @@ import type { Clock } from "../clock.js";
 import { errorFields, type Logger } from "../log/logger.js";
 import { SecretNotFoundError, type SecretStore, type SecretVersion } from "../secrets/secret-store.js";
 import { SingleFlight } from "../single-flight.js";
+import { evictOldest } from "../evict-oldest.js";
 
 export const DEFAULT_CACHE_KEY_SECRET = "broker-cache-key";
 
@@ -88,11 +89,7 @@ export class DataKeyRing {
       result = MISSING_KEY;
     }
     this.old.set(kid, result);
-    while (this.old.size > this.maxOldKeys) {
-      const oldest = this.old.keys().next();
-      if (oldest.done) break;
-      this.old.delete(oldest.value);
-    }
+    evictOldest(this.old, this.maxOldKeys);
     return result;
   }
 

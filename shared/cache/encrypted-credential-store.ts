@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { z } from "zod";
+import { parseJsonOrUndefined } from "../json/parse-json.js";
 import type { Clock } from "../clock.js";
 import type { Logger } from "../log/logger.js";
 import type { IssuedCredential } from "../providers/credential.js";
@@ -146,12 +147,8 @@ export class RedisCredentialStore {
   async decode(key: string, raw: unknown): Promise<IssuedCredential | undefined> {
     if (raw === null || raw === undefined) return undefined;
     if (typeof raw !== "string") return this.unreadable(key, undefined, "not_a_string");
-    let json: unknown;
-    try {
-      json = JSON.parse(raw);
-    } catch {
-      return this.unreadable(key, raw, "not_json");
-    }
+    const json = parseJsonOrUndefined(raw);
+    if (json === undefined) return this.unreadable(key, raw, "not_json");
     const envelope = EnvelopeSchema.safeParse(json);
     if (!envelope.success) return this.unreadable(key, raw, "bad_envelope");
     const dataKey = await this.ring.keyFor(envelope.data.kid);
@@ -166,13 +163,7 @@ export class RedisCredentialStore {
     } catch {
       return this.unreadable(key, raw, "decrypt_failed");
     }
-    let payload: unknown;
-    try {
-      payload = JSON.parse(plaintext);
-    } catch {
-      return this.unreadable(key, raw, "bad_payload");
-    }
-    const credential = CredentialSchema.safeParse(payload);
+    const credential = CredentialSchema.safeParse(parseJsonOrUndefined(plaintext));
     if (!credential.success) return this.unreadable(key, raw, "bad_payload");
     if (credential.data.expiresAt <= this.clock.now()) return undefined;
     return credential.data;

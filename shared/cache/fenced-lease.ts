@@ -1,4 +1,5 @@
-import type { CommandResult, RedisConnection } from "./redis-connection.js";
+import type { CommandResult } from "./redis-commands.js";
+import type { RedisConnection } from "./redis-connection.js";
 
 /**
  * A lease in Redis whose value is a fencing token: `SET lock NX PX ttl` with the token taken

@@ -2,6 +2,7 @@ import type { Clock, Sleeper } from "../clock.js";
 import { ERROR_TITLES, type ErrorCode } from "../errors/codes.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
 import type { Logger } from "../log/logger.js";
+import { ThrottledLog } from "../log/throttled-log.js";
 import type { IssuedCredential } from "../providers/credential.js";
 import type { FleetCoordinator, FleetFlightOptions } from "../tokens/backplane.js";
 import { acquireLease, toToken } from "./fenced-lease.js";
@@ -69,13 +70,15 @@ export class RedisFleetCoordinator implements FleetCoordinator {
   private readonly keys: RedisKeys;
   private readonly timings: FlightTimings;
   private readonly waits = new Map<string, Set<LeaseWait>>();
-  private readonly lastDegradedLog = new Map<string, number>();
+  /** One `fleet_single_flight_degraded` line per reason and 10 s. */
+  private readonly degradedLog: ThrottledLog;
   private localFetches = 0;
   private followers = 0;
 
   constructor(private readonly options: RedisFleetCoordinatorOptions) {
     this.keys = options.keys;
     this.timings = { ...DEFAULT_FLIGHT_TIMINGS, ...options.timings };
+    this.degradedLog = new ThrottledLog(options.logger, options.clock, 10_000);
     options.connection.subscribe(this.keys.flightChannel(), (message) => this.onMessage(message));
   }
 
@@ -209,12 +212,7 @@ export class RedisFleetCoordinator implements FleetCoordinator {
 
   private async fetchLocally(call: FlightCall, reason: string): Promise<IssuedCredential> {
     this.localFetches++;
-    const now = this.options.clock.now();
-    const last = this.lastDegradedLog.get(reason);
-    if (last === undefined || now - last >= 10_000) {
-      this.lastDegradedLog.set(reason, now);
-      this.options.logger.log("warn", "fleet_single_flight_degraded", { provider: providerOfCacheKey(call.key), reason, local_fetches: this.localFetches });
-    }
+    this.degradedLog.log("warn", reason, "fleet_single_flight_degraded", { provider: providerOfCacheKey(call.key), reason, local_fetches: this.localFetches });
     return call.fetch();
   }
 

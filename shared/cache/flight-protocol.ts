@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseJsonOrUndefined } from "../json/parse-json.js";
 import { ERROR_STATUS, type ErrorCode } from "../errors/codes.js";
 import type { PeerFailure } from "./lease-wait.js";
 
@@ -47,13 +48,7 @@ export function completionMessage(key: string, token: number, failure: PeerFailu
 
 /** An announcement heard on the channel; undefined for anything that is not one. */
 export function parseCompletion(raw: string): { key: string; failure: PeerFailure | undefined } | undefined {
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-  const message = MessageSchema.safeParse(json);
+  const message = MessageSchema.safeParse(parseJsonOrUndefined(raw));
   if (!message.success) return undefined;
   const { key, token, code, retryAfterSec } = message.data;
   return { key, failure: message.data.outcome === "error" && code !== undefined ? { token, code, retryAfterSec } : undefined };
@@ -62,11 +57,7 @@ export function parseCompletion(raw: string): { key: string; failure: PeerFailur
 /** The failure record a holder left for waiters that poll. */
 export function parseFailure(raw: unknown): PeerFailure | undefined {
   if (typeof raw !== "string") return undefined;
-  try {
-    const parsed = FailureSchema.safeParse(JSON.parse(raw));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
+  const parsed = FailureSchema.safeParse(parseJsonOrUndefined(raw));
+  return parsed.success ? parsed.data : undefined;
 }
 

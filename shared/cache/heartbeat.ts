@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseJsonOrUndefined } from "../json/parse-json.js";
 import type { Sleeper } from "../clock.js";
 import type { Logger } from "../log/logger.js";
 import type { RedisConnection } from "./redis-connection.js";
@@ -111,12 +112,8 @@ export class RedisHeartbeats {
 }
 
 function parseBeat(raw: string): Heartbeat | undefined {
-  try {
-    const parsed = HeartbeatSchema.safeParse(JSON.parse(raw));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
+  const parsed = HeartbeatSchema.safeParse(parseJsonOrUndefined(raw));
+  return parsed.success ? parsed.data : undefined;
 }
 
 export interface HeartbeatLoopOptions {

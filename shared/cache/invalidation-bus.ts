@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
+import { parseJsonOrUndefined } from "../json/parse-json.js";
 import type { Logger } from "../log/logger.js";
 import type { RedisConnection } from "./redis-connection.js";
 import { RedisKeys } from "./redis-keys.js";
@@ -44,13 +45,7 @@ export class RedisInvalidationBus {
 
   subscribe(listener: (provider: string) => void): void {
     this.options.connection.subscribe(this.channel, (raw) => {
-      let json: unknown;
-      try {
-        json = JSON.parse(raw);
-      } catch {
-        json = undefined;
-      }
-      const message = MessageSchema.safeParse(json);
+      const message = MessageSchema.safeParse(parseJsonOrUndefined(raw));
       if (!message.success) {
         this.options.logger.log("warn", "invalidation_message_ignored", { reason: "malformed" });
         return;

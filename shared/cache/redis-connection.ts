@@ -1,14 +1,12 @@
 import { createClient } from "redis";
 import type { Clock, Random, Sleeper } from "../clock.js";
 import { errorFields, type Logger } from "../log/logger.js";
+import { ThrottledLog } from "../log/throttled-log.js";
 import type { StreamingRedisCredentials } from "./entra-redis-credentials.js";
+import { type CommandResult, type DegradedCounts, RedisCommands } from "./redis-commands.js";
 import { backoffDelay } from "../backoff.js";
-import { BrokerError } from "../errors/broker-error.js";
 
 export type RedisCommandClient = ReturnType<typeof createClient>;
-
-/** What every Redis operation returns: callers branch on `ok`, nothing is thrown at them. */
-export type CommandResult<T> = { ok: true; value: T } | { ok: false };
 
 export interface RedisConnectionOptions {
   /**
@@ -45,35 +43,13 @@ export interface RedisCredentialsSource {
   readonly expiresAt: number | undefined;
 }
 
-export interface RedisConnectionStatus {
+export interface RedisConnectionStatus extends DegradedCounts {
   healthy: boolean;
   commandClientReady: boolean;
   subscriberReady: boolean;
-  /** Operations that degraded (miss, local fetch, no lock) since start. */
-  degradedOperations: number;
-  degradedByOperation: Record<string, number>;
   connectionErrors: number;
   reconnects: number;
-  lastDegradedAt?: number;
   entraTokenExpiresAt?: number;
-}
-
-/** A command took longer than the per-command timeout. */
-export class RedisCommandTimeoutError extends BrokerError<"redis_command_timeout"> {
-  override readonly name = "RedisCommandTimeoutError";
-  constructor() {
-    super("redis_command_timeout", "Redis command timed out.");
-    this.message = this.detail;
-  }
-}
-
-/** The command client is not connected: fail fast instead of queueing. */
-export class RedisUnavailableError extends BrokerError<"redis_unavailable"> {
-  override readonly name = "RedisUnavailableError";
-  constructor() {
-    super("redis_unavailable", "Redis is not connected.");
-    this.message = this.detail;
-  }
 }
 
 const BASE_RECONNECT_DELAY_MS = 50;
@@ -84,24 +60,20 @@ type Listener = (message: string) => void;
  * The broker's Redis adapter: a command client and a separate subscriber client (a subscribed
  * connection cannot be relied on for ordinary commands, and a slow subscriber must not delay
  * them). Redis is an optimisation here, never a dependency: while it is unreachable every
- * operation fails fast through `run()` (no offline queue), is counted and logged (throttled),
- * and node-redis reconnects in the background with capped exponential back-off. Subscriptions
- * are re-established after every reconnect.
+ * operation fails fast through `run()` (RedisCommands: no offline queue, counted and logged,
+ * throttled), and node-redis reconnects in the background with capped exponential back-off.
+ * Subscriptions are re-established after every reconnect.
  */
 export class RedisConnection {
   readonly client: RedisCommandClient;
   readonly subscriber: RedisCommandClient;
   private readonly logger: Logger;
-  private readonly clock: Clock;
   private readonly sleeper: Sleeper;
   private readonly commandTimeoutMs: number;
-  private readonly logIntervalMs: number;
+  private readonly throttledLog: ThrottledLog;
+  private readonly commands: RedisCommands;
   private readonly entra: RedisCredentialsSource | undefined;
   private readonly channels = new Map<string, { listeners: Set<Listener>; dispatch: (message: string) => void }>();
-  private readonly degradedCounts: Record<string, number> = {};
-  private readonly lastLogged = new Map<string, number>();
-  private degradedTotal = 0;
-  private lastDegradedAt: number | undefined;
   private connectionErrors = 0;
   private reconnects = 0;
   private readyOnce = { client: false, subscriber: false };
@@ -109,10 +81,15 @@ export class RedisConnection {
 
   constructor(options: RedisConnectionOptions) {
     this.logger = options.logger;
-    this.clock = options.clock;
     this.sleeper = options.sleeper;
     this.commandTimeoutMs = options.commandTimeoutMs ?? 250;
-    this.logIntervalMs = options.logIntervalMs ?? 10_000;
+    this.throttledLog = new ThrottledLog(options.logger, options.clock, options.logIntervalMs ?? 10_000);
+    this.commands = new RedisCommands({
+      clock: options.clock,
+      sleeper: options.sleeper,
+      commandTimeoutMs: this.commandTimeoutMs,
+      log: this.throttledLog,
+    });
     this.entra = options.entra;
     this.client = this.createClient(options, "client");
     this.subscriber = this.createClient(options, "subscriber");
@@ -129,38 +106,27 @@ export class RedisConnection {
   }
 
   status(): RedisConnectionStatus {
+    const degraded = this.commands.degradedCounts();
     return {
       healthy: this.healthy,
       commandClientReady: this.client.isReady,
       subscriberReady: this.subscriber.isReady,
-      degradedOperations: this.degradedTotal,
-      degradedByOperation: { ...this.degradedCounts },
+      degradedOperations: degraded.degradedOperations,
+      degradedByOperation: degraded.degradedByOperation,
       connectionErrors: this.connectionErrors,
       reconnects: this.reconnects,
-      lastDegradedAt: this.lastDegradedAt,
+      lastDegradedAt: degraded.lastDegradedAt,
       entraTokenExpiresAt: this.entra?.expiresAt,
     };
   }
 
   /**
-   * Runs one command (or a few pipelined ones) with the per-command timeout. Never throws:
-   * failures are counted under `operation`, logged without messages, and returned as `{ok:false}`.
+   * Runs one command (or a few pipelined ones) on the command client with the per-command
+   * timeout. Never throws: failures are counted under `operation`, logged without messages, and
+   * returned as `{ok:false}`.
    */
-  async run<T>(operation: string, command: (client: RedisCommandClient) => Promise<T>): Promise<CommandResult<T>> {
-    if (this.closed || !this.client.isReady) {
-      this.degraded(operation, new RedisUnavailableError());
-      return { ok: false };
-    }
-    const timer = new AbortController();
-    try {
-      const value = await Promise.race([command(this.client), this.timeout(timer.signal)]);
-      return { ok: true, value };
-    } catch (error) {
-      this.degraded(operation, error);
-      return { ok: false };
-    } finally {
-      timer.abort();
-    }
+  run<T>(operation: string, command: (client: RedisCommandClient) => Promise<T>): Promise<CommandResult<T>> {
+    return this.commands.run(operation, !this.closed && this.client.isReady, () => command(this.client));
   }
 
   /** Publishes on the command client; false when Redis did not take the message. */
@@ -254,7 +220,7 @@ export class RedisConnection {
     }
     client.on("error", (error: unknown) => {
       this.connectionErrors++;
-      this.throttledLog("warn", `connection:${role}`, "redis_connection_error", { role, ...errorFields(error) });
+      this.throttledLog.log("warn", `connection:${role}`, "redis_connection_error", { role, ...errorFields(error) });
     });
     client.on("ready", () => {
       if (this.readyOnce[role]) this.reconnects++;
@@ -270,49 +236,12 @@ export class RedisConnection {
 
   /** Idempotent: node-redis sends no command for a channel it is already subscribed to. */
   private async subscribeChannel(channel: string, dispatch: (message: string) => void): Promise<void> {
-    const timer = new AbortController();
     try {
-      await Promise.race([this.subscriber.subscribe(channel, dispatch), this.timeout(timer.signal)]);
+      await this.commands.withTimeout(() => this.subscriber.subscribe(channel, dispatch));
     } catch (error) {
       // Retried on the next "ready" of the subscriber; meanwhile the pollers cover lost messages.
-      this.degraded("subscribe", error);
-    } finally {
-      timer.abort();
+      this.commands.degraded("subscribe", error);
     }
-  }
-
-  private timeout(signal: AbortSignal): Promise<never> {
-    return new Promise<never>((_, reject) => {
-      this.sleeper
-        .sleep(this.commandTimeoutMs, signal)
-        // One more timer turn first: after a stalled event loop, timers run before pending socket
-        // reads, and a reply already sitting in the buffer must win over the timeout.
-        .then(() => this.sleeper.sleep(0, signal))
-        .then(
-          () => reject(new RedisCommandTimeoutError()),
-          () => undefined,
-        );
-    });
-  }
-
-  private degraded(operation: string, error: unknown): void {
-    this.degradedTotal++;
-    this.degradedCounts[operation] = (this.degradedCounts[operation] ?? 0) + 1;
-    this.lastDegradedAt = this.clock.now();
-    this.throttledLog("warn", `degraded:${operation}`, "redis_degraded", {
-      operation,
-      count: this.degradedCounts[operation],
-      ...errorFields(error),
-    });
-  }
-
-  /** One line per key and interval: an outage under load must not turn into a log flood. */
-  private throttledLog(level: "warn" | "error", key: string, event: string, fields: Parameters<Logger["log"]>[2]): void {
-    const now = this.clock.now();
-    const last = this.lastLogged.get(key);
-    if (last !== undefined && now - last < this.logIntervalMs) return;
-    this.lastLogged.set(key, now);
-    this.logger.log(level, event, fields);
   }
 }
 

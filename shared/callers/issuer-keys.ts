@@ -5,6 +5,7 @@ import { errorFields, type Logger } from "../log/logger.js";
 import { readBodyText } from "../http/bounded-body.js";
 import { UpstreamFailure } from "../upstream/upstream-failure.js";
 import { BrokerError } from "../errors/broker-error.js";
+import { SingleFlight } from "../single-flight.js";
 
 export interface IssuerKeysOptions {
   /** Key of the issuer in the configuration, for logs. */
@@ -38,6 +39,7 @@ export class JwksUnavailableError extends BrokerError<"jwks_unavailable"> {
 /** A JWKS of an identity provider is a few KB; Entra's is ~10 KB. */
 const MAX_JWKS_BYTES = 256 * 1024;
 const DEFAULT_WARN_INTERVAL_MS = 60_000;
+const KEY_SET = "jwks";
 
 interface KeySet {
   readonly getKey: JWTVerifyGetKey;
@@ -58,7 +60,8 @@ interface KeySet {
  */
 export class IssuerKeys {
   private keys: KeySet | undefined;
-  private flight: Promise<boolean> | undefined;
+  /** The one fetch of this issuer's key set (a single key: one issuer, one set). */
+  private readonly fetching = new SingleFlight<boolean>();
   private lastAttemptAt = Number.NEGATIVE_INFINITY;
   /** Failed fetches not yet written to the log, and when the last warn line was written. */
   private unloggedFailures = 0;
@@ -102,25 +105,24 @@ export class IssuerKeys {
 
   /** True when a new key set arrived; false when cooling down or the fetch failed. Never rejects. */
   private refresh(now: number): Promise<boolean> {
-    if (this.flight !== undefined) return this.flight;
+    const running = this.fetching.current(KEY_SET);
+    if (running !== undefined) return running.promise;
     if (now - this.lastAttemptAt < this.options.cooldownMs) return Promise.resolve(false);
     this.lastAttemptAt = now;
     this.fetches++;
-    const flight = this.fetchKeySet().then(
-      (jwks) => {
-        this.keys = { getKey: createLocalJWKSet(jwks), fetchedAt: this.options.clock.now() };
-        this.recovered();
-        return true;
-      },
-      (error: unknown) => {
-        this.failed(error);
-        return false;
-      },
-    );
-    this.flight = flight.finally(() => {
-      this.flight = undefined;
-    });
-    return this.flight;
+    const fetchOnce = () =>
+      this.fetchKeySet().then(
+        (jwks) => {
+          this.keys = { getKey: createLocalJWKSet(jwks), fetchedAt: this.options.clock.now() };
+          this.recovered();
+          return true;
+        },
+        (error: unknown) => {
+          this.failed(error);
+          return false;
+        },
+      );
+    return this.fetching.start(KEY_SET, fetchOnce, undefined);
   }
 
   private async fetchKeySet(): Promise<JSONWebKeySet> {

@@ -1,4 +1,5 @@
 import type { Clock } from "../clock.js";
+import { evictOldest } from "../evict-oldest.js";
 
 /** Characters of the token's end used as cache key: 258 bits of signature in base64url. */
 const CACHE_KEY_CHARS = 43;
@@ -38,12 +39,7 @@ export class VerifiedTokenCache<T extends { readonly expiresAt: number }> {
   set(authorization: string, value: T): void {
     // A token accepted only thanks to clock tolerance is not cached: the hit check uses exp alone.
     if (this.maxSize <= 0 || this.clock.now() >= value.expiresAt) return;
-    while (this.entries.size >= this.maxSize) {
-      // Map iteration order is insertion order: the first key is the oldest entry.
-      const oldest = this.entries.keys().next();
-      if (oldest.done) break;
-      this.entries.delete(oldest.value);
-    }
+    evictOldest(this.entries, this.maxSize - 1); // room for the one added below
     this.entries.set(authorization.slice(-CACHE_KEY_CHARS), { authorization, value });
   }
 }

@@ -3,7 +3,9 @@ import { isBrokerError } from "../errors/broker-error.js";
 import { errorFields, type Logger } from "../log/logger.js";
 import { errorType, noTelemetry, type Telemetry } from "../telemetry/telemetry.js";
 import { SecretNotFoundError, type SecretStore, type SecretVersion, type SecretVersionInfo } from "./secret-store.js";
+import { VersionCache } from "./version-cache.js";
 import { backoffDelay } from "../backoff.js";
+import { SingleFlight } from "../single-flight.js";
 
 export interface CachingSecretStoreOptions {
   clock: Clock;
@@ -53,14 +55,14 @@ interface LatestEntry {
  */
 export class CachingSecretStore implements SecretStore {
   private readonly latest = new Map<string, LatestEntry>();
-  private readonly flights = new Map<string, Promise<SecretVersion>>();
+  /** Reads of a latest value; set() and invalidate() forget a running one, whose value is then not kept. */
+  private readonly flights = new SingleFlight<SecretVersion>();
   /**
    * Names found missing, until when. Optional secrets (a rotation journal before the first
    * rotation) are looked up on the request path: without this every request would ask the store.
    */
   private readonly missing = new Map<string, { until: number; error: SecretNotFoundError }>();
-  /** Key `name/version`; insertion order doubles as eviction order. */
-  private readonly versions = new Map<string, Promise<SecretVersion>>();
+  private readonly versions: VersionCache;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly ttlMs: number;
@@ -79,13 +81,14 @@ export class CachingSecretStore implements SecretStore {
     this.ttlMs = options.ttlMs;
     this.maxStaleMs = options.maxStaleMs;
     this.maxVersions = options.maxVersions ?? 1000;
+    this.versions = new VersionCache((name, version) => this.inner.get(name, version).then(freeze), this.maxVersions);
     this.retryBaseMs = options.retryBaseMs ?? 1000;
     this.telemetry = options.telemetry ?? noTelemetry;
     this.retryMaxMs = Math.max(this.retryBaseMs, options.retryMaxMs ?? Math.min(60_000, Math.floor(options.maxStaleMs / 4)));
   }
 
   get(name: string, version?: string): Promise<SecretVersion> {
-    if (version !== undefined) return this.getVersion(name, version);
+    if (version !== undefined) return this.versions.get(name, version);
     const entry = this.latest.get(name);
     if (entry !== undefined) {
       const now = this.clock.now();
@@ -97,13 +100,13 @@ export class CachingSecretStore implements SecretStore {
     }
     const missing = this.missing.get(name);
     if (missing !== undefined && this.clock.now() < missing.until) return Promise.reject(missing.error);
-    return this.flights.get(name) ?? this.refresh(name);
+    return this.flights.current(name)?.promise ?? this.refresh(name);
   }
 
   async set(name: string, value: string, tags?: Record<string, string>): Promise<SecretVersion> {
     const written = await this.inner.set(name, value, tags);
     // A read that started before this write must not replace it when it lands.
-    this.flights.delete(name);
+    this.flights.forget(name);
     this.missing.delete(name);
     return this.remember(name, written).secret;
   }
@@ -118,14 +121,13 @@ export class CachingSecretStore implements SecretStore {
       this.latest.clear();
       this.missing.clear();
       this.flights.clear();
-      this.versions.clear();
+      this.versions.invalidate();
       return;
     }
     this.latest.delete(name);
     this.missing.delete(name);
-    this.flights.delete(name);
-    const prefix = `${name}/`;
-    for (const key of [...this.versions.keys()]) if (key.startsWith(prefix)) this.versions.delete(key);
+    this.flights.forget(name);
+    this.versions.invalidate(name);
   }
 
   /** Serves `entry` past its TTL: starts a background read unless one runs or the back-off holds. */
@@ -148,20 +150,21 @@ export class CachingSecretStore implements SecretStore {
   }
 
   private refresh(name: string): Promise<SecretVersion> {
-    const flight: Promise<SecretVersion> = this.timedGet(name).then(
-      (secret) => {
-        if (this.flights.get(name) !== flight) return freeze(secret); // superseded by set/invalidate
-        this.flights.delete(name);
-        return this.remember(name, secret).secret;
-      },
-      (error: unknown) => {
-        const current = this.flights.get(name) === flight;
-        if (current) this.flights.delete(name);
-        return this.onRefreshFailed(name, error, current);
-      },
+    const flight: Promise<SecretVersion> = this.flights.start(
+      name,
+      () =>
+        this.timedGet(name).then(
+          // Not current: forgotten by set/invalidate, so its outcome must not replace what they left.
+          (secret) => (this.isCurrent(name, flight) ? this.remember(name, secret).secret : freeze(secret)),
+          (error: unknown) => this.onRefreshFailed(name, error, this.isCurrent(name, flight)),
+        ),
+      undefined,
     );
-    this.flights.set(name, flight);
     return flight;
+  }
+
+  private isCurrent(name: string, flight: Promise<SecretVersion>): boolean {
+    return this.flights.current(name)?.promise === flight;
   }
 
   private async timedGet(name: string): Promise<SecretVersion> {
@@ -231,31 +234,8 @@ export class CachingSecretStore implements SecretStore {
       staleLogged: false,
     };
     this.latest.set(name, entry);
-    this.cacheVersion(`${name}/${frozen.version}`, entry.promise);
+    this.versions.remember(name, frozen.version, entry.promise);
     return entry;
-  }
-
-  private getVersion(name: string, version: string): Promise<SecretVersion> {
-    const key = `${name}/${version}`;
-    const hit = this.versions.get(key);
-    if (hit !== undefined) return hit;
-    // The pending promise is cached at once: concurrent reads of one version share one inner read.
-    const pending = this.inner.get(name, version).then(freeze);
-    this.cacheVersion(key, pending);
-    pending.catch(() => {
-      if (this.versions.get(key) === pending) this.versions.delete(key);
-    });
-    return pending;
-  }
-
-  private cacheVersion(key: string, promise: Promise<SecretVersion>): void {
-    this.versions.delete(key);
-    this.versions.set(key, promise);
-    while (this.versions.size > this.maxVersions) {
-      const oldest = this.versions.keys().next();
-      if (oldest.done) break;
-      this.versions.delete(oldest.value);
-    }
   }
 }
 

@@ -2,14 +2,14 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { RedisCommandTimeoutError, RedisUnavailableError } from "../../../shared/cache/redis-connection.js";
+import { RedisCommandTimeoutError, RedisUnavailableError } from "../../../shared/cache/redis-commands.js";
 import { JwksUnavailableError } from "../../../shared/callers/issuer-keys.js";
 import { ConfigError } from "../../../shared/config/load.js";
 import { BrokerError, isBrokerError, toBrokerError } from "../../../shared/errors/broker-error.js";
 import { ERROR_STATUS, ERROR_TABLE, ERROR_TITLES, isInternalCode } from "../../../shared/errors/codes.js";
 import { problemResult } from "../../../shared/http/http-result.js";
 import { errorFields } from "../../../shared/log/logger.js";
-import { KeyVaultRequestError } from "../../../shared/secrets/key-vault-store.js";
+import { KeyVaultRequestError } from "../../../shared/secrets/key-vault-requests.js";
 import { errorType } from "../../../shared/telemetry/telemetry.js";
 import { UpstreamFailure } from "../../../shared/upstream/upstream-failure.js";
 

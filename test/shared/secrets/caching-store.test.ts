@@ -4,76 +4,11 @@ import { describe, it } from "node:test";
 import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { CachingSecretStore } from "../../../shared/secrets/caching-store.js";
-import { SecretNotFoundError, type SecretStore, type SecretVersion, type SecretVersionInfo } from "../../../shared/secrets/secret-store.js";
+import { SecretNotFoundError } from "../../../shared/secrets/secret-store.js";
 import { ManualClock } from "../../support/manual-clock.js";
+import { ScriptedStore, vaultDown } from "../../support/scripted-secret-store.js";
 
-/** In-memory inner store that counts reads and can be told to fail or to hold reads open. */
-class ScriptedStore implements SecretStore {
-  readonly reads: { name: string; version: string | undefined; at: number }[] = [];
-  failWith: Error | undefined;
-  private readonly started: Promise<unknown>[] = [];
-  private gate: Promise<void> | undefined;
-  private openGate: (() => void) | undefined;
-  private readonly data = new Map<string, SecretVersion[]>();
-  private seq = 0;
-
-  constructor(private readonly clock: ManualClock) {}
-
-  put(name: string, value: string): SecretVersion {
-    const secret: SecretVersion = { name, version: (++this.seq).toString(16).padStart(32, "0"), value, tags: {}, createdOn: this.seq, enabled: true };
-    this.data.set(name, [...(this.data.get(name) ?? []), secret]);
-    return secret;
-  }
-
-  /** Reads wait until `release()`. */
-  hold(): void {
-    this.gate = new Promise((resolve) => (this.openGate = resolve));
-  }
-
-  release(): void {
-    this.openGate?.();
-    this.gate = undefined;
-  }
-
-  get(name: string, version?: string): Promise<SecretVersion> {
-    const read = this.read(name, version);
-    this.started.push(read);
-    return read;
-  }
-
-  /**
-   * Resolves once every read started so far has settled and the cache has handled it: the cache
-   * subscribed to each read before this call did, so its handlers run first.
-   */
-  async idle(): Promise<void> {
-    await Promise.allSettled(this.started);
-  }
-
-  private async read(name: string, version: string | undefined): Promise<SecretVersion> {
-    this.reads.push({ name, version, at: this.clock.now() });
-    // The value is read when the call starts, like a request that reached the vault before a write.
-    const list = this.data.get(name) ?? [];
-    const found = version === undefined ? list.at(-1) : list.find((s) => s.version === version);
-    if (this.gate) await this.gate;
-    if (this.failWith) throw this.failWith;
-    if (!found) throw new SecretNotFoundError(name);
-    return { ...found, tags: { ...found.tags } };
-  }
-
-  async set(name: string, value: string): Promise<SecretVersion> {
-    return this.put(name, value);
-  }
-
-  async listVersions(name: string): Promise<SecretVersionInfo[]> {
-    return (this.data.get(name) ?? []).map(({ value: _v, ...info }) => info);
-  }
-
-  latestReads(name: string): number {
-    return this.reads.filter((r) => r.name === name && r.version === undefined).length;
-  }
-}
-
-function setup(options: { ttlMs?: number; maxStaleMs?: number; maxVersions?: number } = {}) {
+function setup(options: { ttlMs?: number; maxStaleMs?: number } = {}) {
   const clock = new ManualClock();
   const logger = new MemoryLogger();
   const inner = new ScriptedStore(clock);
@@ -82,12 +17,9 @@ function setup(options: { ttlMs?: number; maxStaleMs?: number; maxVersions?: num
     logger,
     ttlMs: options.ttlMs ?? 60_000,
     maxStaleMs: options.maxStaleMs ?? 600_000,
-    ...(options.maxVersions === undefined ? {} : { maxVersions: options.maxVersions }),
   });
   return { clock, logger, inner, cache };
 }
-
-const vaultDown = () => new BrokerError("secret_unavailable", "The secret store could not get secret (HTTP 503).", { retryAfterSec: 5 });
 
 /**
  * Whether `promise` is settled before the event loop turns once: a value already in memory is; a
@@ -334,29 +266,6 @@ describe("CachingSecretStore", () => {
     } finally {
       process.off("unhandledRejection", onUnhandled);
     }
-  });
-
-  it("caches specific versions, within a bound", async () => {
-    const { inner, cache } = setup({ maxVersions: 2 });
-    const a = inner.put("multi", "a");
-    const b = inner.put("multi", "b");
-    const c = inner.put("multi", "c");
-    assert.equal((await cache.get("multi", a.version)).value, "a");
-    assert.equal((await cache.get("multi", a.version)).value, "a");
-    assert.equal(inner.reads.length, 1);
-    await cache.get("multi", b.version);
-    await cache.get("multi", c.version); // evicts a
-    await cache.get("multi", a.version);
-    assert.equal(inner.reads.filter((r) => r.version === a.version).length, 2);
-  });
-
-  it("does not cache a failed version read", async () => {
-    const { inner, cache } = setup();
-    const a = inner.put("vfail", "a");
-    inner.failWith = vaultDown();
-    await assert.rejects(cache.get("vfail", a.version), BrokerError);
-    inner.failWith = undefined;
-    assert.equal((await cache.get("vfail", a.version)).value, "a");
   });
 
   it("writes through and serves the written value without a read", async () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -18,8 +18,6 @@ let counter = 0;
 function freshDir(): string {
   return join(root, `store-${++counter}`);
 }
-
-const posix = process.platform !== "win32";
 
 describe("FileSecretStore", () => {
   it("keeps every version with its tags and serves the newest by default", async () => {
@@ -73,29 +71,6 @@ describe("FileSecretStore", () => {
     clock.advance(-60_000);
     await store.set("clock-skew", "second");
     assert.equal((await store.get("clock-skew")).value, "second");
-  });
-
-  it("creates its directories 0700 and version files 0600", { skip: !posix }, async () => {
-    const dir = freshDir();
-    const store = new FileSecretStore(dir, { clock: new ManualClock() });
-    await store.set("perm-check", "value");
-    assert.equal(statSync(dir).mode & 0o777, 0o700);
-    const secretDir = join(dir, "perm-check");
-    assert.equal(statSync(secretDir).mode & 0o777, 0o700);
-    const files = readdirSync(secretDir);
-    assert.equal(files.length, 1, "no temp file may be left behind");
-    assert.equal(statSync(join(secretDir, files[0]!)).mode & 0o777, 0o600);
-  });
-
-  it("tightens an existing directory that group or others could read", { skip: !posix }, async () => {
-    const dir = freshDir();
-    mkdirSync(join(dir, "loose"), { recursive: true });
-    chmodSync(dir, 0o755);
-    chmodSync(join(dir, "loose"), 0o775);
-    const store = new FileSecretStore(dir, { clock: new ManualClock() });
-    await store.set("loose", "value");
-    assert.equal(statSync(dir).mode & 0o777, 0o700);
-    assert.equal(statSync(join(dir, "loose")).mode & 0o777, 0o700);
   });
 
   it("throws SecretNotFoundError for a missing secret or version", async () => {

@@ -2,41 +2,29 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
 import { after, before, describe, it } from "node:test";
-import { CredentialUnavailableError, DefaultAzureCredential, type TokenCredential } from "@azure/identity";
-import { SecretClient } from "@azure/keyvault-secrets";
-import { ensureDevTls } from "../../../dev/tls.js";
+import type { DefaultAzureCredential } from "@azure/identity";
 import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
-import { createKeyVaultSecretStore, KeyVaultSecretStore } from "../../../shared/secrets/key-vault-store.js";
+import { createKeyVaultSecretStore, type KeyVaultSecretStore } from "../../../shared/secrets/key-vault-store.js";
 import { SecretNotFoundError } from "../../../shared/secrets/secret-store.js";
-import { KeyVaultServer } from "../../fakes/key-vault-server.js";
-import { ManagedIdentityServer } from "../../fakes/managed-identity-server.js";
+import type { KeyVaultServer } from "../../fakes/key-vault-server.js";
+import type { ManagedIdentityServer } from "../../fakes/managed-identity-server.js";
+import { clearAzureEnvironment, type KeyVaultFake, startKeyVaultFake } from "../../support/key-vault-fake.js";
 import { ManualClock } from "../../support/manual-clock.js";
 
-// DefaultAzureCredential must find nothing but the managed identity fake: no developer login, no
-// service principal from the environment. MSAL reads these once per process, before any credential.
-for (const key of Object.keys(process.env)) {
-  if (key.startsWith("AZURE_") || ["MSI_ENDPOINT", "MSI_SECRET", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT"].includes(key)) {
-    delete process.env[key];
-  }
-}
+clearAzureEnvironment();
 
+let fake: KeyVaultFake;
 let msi: ManagedIdentityServer;
 let vault: KeyVaultServer;
 let credential: DefaultAzureCredential;
 
 before(async () => {
-  msi = await ManagedIdentityServer.start();
-  Object.assign(process.env, msi.env());
-  credential = new DefaultAzureCredential();
-  const tls = await ensureDevTls();
-  vault = await KeyVaultServer.start({ tls, acceptToken: (token) => msi.isIssued(token) });
+  fake = await startKeyVaultFake();
+  ({ msi, vault, credential } = fake);
 });
 
-after(async () => {
-  await vault.close();
-  await msi.close();
-});
+after(() => fake.close());
 
 function makeStore(options: { timeoutMs?: number } = {}): { store: KeyVaultSecretStore; clock: ManualClock; logger: MemoryLogger } {
   const clock = new ManualClock();
@@ -124,80 +112,12 @@ describe("KeyVaultSecretStore against the Key Vault fake", () => {
     assert.equal(vault.log.length, before);
   });
 
-  it("backs off with jitter on 429 without Retry-After, which the SDK does not retry", async () => {
-    const { store, clock, logger } = makeStore();
-    vault.seed("throttled", "value");
-    await store.get("throttled"); // warm up the challenge so only real reads are counted
-    const getsBefore = vault.count("get");
-    vault.inject({ route: "get", status: 429 }, { route: "get", status: 429 });
-
-    assert.equal((await store.get("throttled")).value, "value");
-    assert.equal(vault.count("get") - getsBefore, 3);
-    assert.deepEqual(clock.sleeps, [250, 500], "full jitter (random 0.5) over 500 ms, 1 s");
-    assert.equal(logger.events("secret_store_throttled").length, 2);
-  });
-
-  it("gives up after four throttled attempts with secret_unavailable", async () => {
-    const { store, clock } = makeStore();
-    vault.seed("always-throttled", "value");
-    await store.get("always-throttled");
-    const getsBefore = vault.count("get");
-    vault.inject(...Array.from({ length: 4 }, () => ({ route: "get" as const, status: 429 })));
-
-    await assert.rejects(store.get("always-throttled"), (e: unknown) => isUnavailable(e) && e.retryAfterSec === 5);
-    assert.equal(vault.count("get") - getsBefore, 4);
-    assert.equal(clock.sleeps.length, 3);
-  });
-
-  it("leaves 429 with Retry-After to the SDK and passes the Retry-After on", async () => {
-    const { store, clock } = makeStore();
-    vault.seed("retry-after", "value");
-    await store.get("retry-after");
-    const getsBefore = vault.count("get");
-    vault.inject(...Array.from({ length: 3 }, () => ({ route: "get" as const, status: 429, headers: { "retry-after": "0" } })));
-
-    await assert.rejects(store.get("retry-after"), (e: unknown) => isUnavailable(e) && e.retryAfterSec === 1);
-    assert.equal(vault.count("get") - getsBefore, 3, "the SDK retried twice itself");
-    assert.deepEqual(clock.sleeps, [], "no back-off of our own on top");
-  });
-
-  it("maps a 503 that outlasts the SDK's retries to secret_unavailable", async () => {
-    const { store, logger } = makeStore();
-    vault.seed("vault-down", "value");
-    await store.get("vault-down");
-    const getsBefore = vault.count("get");
-    vault.inject(...Array.from({ length: 3 }, () => ({ route: "get" as const, status: 503 })));
-
-    await assert.rejects(store.get("vault-down"), (e: unknown) => isUnavailable(e) && e.retryAfterSec === 5 && e.detail.includes("HTTP 503"));
-    assert.equal(vault.count("get") - getsBefore, 3);
-    assert.equal(logger.events("secret_store_unavailable").length, 1);
-  });
-
   it("recovers when a 503 is followed by success within the SDK's retries", async () => {
     const { store } = makeStore();
     vault.seed("vault-blip", "value");
     await store.get("vault-blip");
     vault.inject({ route: "get", status: 503 });
     assert.equal((await store.get("vault-blip")).value, "value");
-  });
-
-  it("maps 403 to secret_unavailable with a distinct access-denied log event", async () => {
-    const { store, logger } = makeStore();
-    vault.seed("forbidden", "value");
-    await store.get("forbidden");
-    vault.inject({ route: "get", status: 403, body: { error: { code: "Forbidden", message: "Caller is not authorized." } } });
-
-    await assert.rejects(store.get("forbidden"), isUnavailable);
-    assert.equal(logger.events("secret_store_access_denied").length, 1);
-    assert.equal(logger.events("secret_store_unavailable").length, 0);
-  });
-
-  it("maps dropped connections to secret_unavailable", async () => {
-    const { store } = makeStore();
-    vault.seed("reset", "value");
-    await store.get("reset");
-    vault.inject(...Array.from({ length: 3 }, () => ({ route: "get" as const, destroy: true as const })));
-    await assert.rejects(store.get("reset"), (e: unknown) => isUnavailable(e) && e.detail.includes("network error"));
   });
 
   it("times out a vault that does not answer", async () => {
@@ -222,21 +142,6 @@ describe("KeyVaultSecretStore against the Key Vault fake", () => {
     });
     vault.seed("strict-check", "value");
     await assert.rejects(strict.get("strict-check"), (e: unknown) => isUnavailable(e) && e.detail.includes("request failed"));
-  });
-
-  it("maps a credential that cannot get a token to secret_unavailable with an auth-failed log event", async () => {
-    const logger = new MemoryLogger();
-    const clock = new ManualClock();
-    const noIdentity: TokenCredential = {
-      getToken: async () => {
-        throw new CredentialUnavailableError("ManagedIdentityCredential: no identity endpoint");
-      },
-    };
-    const client = new SecretClient(vault.url, noIdentity, { disableChallengeResourceVerification: true, retryOptions: { maxRetries: 0 } });
-    const store = new KeyVaultSecretStore(client, { clock, sleeper: clock, random: () => 0.5, logger });
-    vault.seed("no-identity", "value");
-    await assert.rejects(store.get("no-identity"), isUnavailable);
-    assert.equal(logger.events("secret_store_auth_failed").length, 1);
   });
 
   it("never puts a secret value in a log line, an error or its causes", async () => {
