@@ -12,7 +12,7 @@ import type { TokenCache } from "../tokens/token-cache.js";
 import type { IssuedAuditTrail } from "./audit-trail.js";
 import { ServedLedger } from "./served-ledger.js";
 import { SPANS } from "../telemetry/instruments.js";
-import { noSpan, noTelemetry, type ActiveSpan, type SpanOptions, type Telemetry } from "../telemetry/telemetry.js";
+import { noTelemetry, type ActiveSpan, type SpanOptions, type Telemetry } from "../telemetry/telemetry.js";
 
 export interface TokenRequest {
   authorization: string | null | undefined;
@@ -59,12 +59,9 @@ export class TokenService {
   private readonly recordServed = (caller: string, provider: string, credential: { fingerprint: string }) =>
     this.served.record(caller, provider, credential.fingerprint);
   private readonly telemetry: Telemetry;
-  /** False with the no-op port: no span, no attribute objects. */
-  private readonly observed: boolean;
 
   constructor(private readonly deps: TokenServiceDeps) {
     this.telemetry = deps.telemetry ?? noTelemetry;
-    this.observed = this.telemetry !== noTelemetry;
     for (const [name, provider] of Object.entries(deps.config.providers)) {
       if ("scope" in provider && typeof provider.scope === "string") this.scopes.set(name, provider.scope);
     }
@@ -72,7 +69,6 @@ export class TokenService {
 
   /** Never throws: every denial is a rejected promise, audited with its code. */
   issue(request: TokenRequest): Promise<IssuedToken> {
-    if (!this.observed) return this.issueIn(request, noSpan);
     return this.telemetry.span(SPANS.tokenRequest, REQUEST_SPAN, (span) => this.issueIn(request, span));
   }
 
@@ -97,7 +93,7 @@ export class TokenService {
     const { credential } = result;
     this.deps.audit.issued(caller, provider, result.outcome, credential, this.recordServed);
     const now = this.deps.clock.now();
-    if (this.observed) this.observeIssued(caller, provider, result, now, span);
+    this.observeIssued(caller, provider, result, now, span);
     const expiresInSec = Math.max(0, Math.floor((credential.expiresAt - now) / 1000));
     return { provider, credential, scope: this.scopes.get(provider), expiresInSec };
   }
@@ -112,13 +108,11 @@ export class TokenService {
 
   private denied(error: unknown, caller: string | undefined, provider: string, span: ActiveSpan): BrokerError {
     const e = toBrokerError(error);
-    if (this.observed) {
-      // A name from the URL that is not configured must not become a metric series of its own.
-      const label = Object.hasOwn(this.deps.config.providers, provider) ? provider : "(unknown)";
-      const fields = { provider: label, outcome: "denied", code: e.code, "http.response.status_code": e.status };
-      span.set({ caller, ...fields });
-      this.telemetry.add("tokenRequests", 1, fields);
-    }
+    // A name from the URL that is not configured must not become a metric series of its own.
+    const label = Object.hasOwn(this.deps.config.providers, provider) ? provider : "(unknown)";
+    const fields = { provider: label, outcome: "denied", code: e.code, "http.response.status_code": e.status };
+    span.set({ caller, ...fields });
+    this.telemetry.add("tokenRequests", 1, fields);
     this.deps.logger.log(e.status >= 500 ? "warn" : "info", "token_denied", {
       ...e.logFields,
       caller,
