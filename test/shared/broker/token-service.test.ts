@@ -1,4 +1,4 @@
-import { beforeEach, describe, it } from "node:test";
+import { before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
 import { IssuedAuditTrail } from "../../../shared/broker/audit-trail.js";
@@ -48,10 +48,15 @@ async function token(caller: string): Promise<string> {
     .sign(privateKey);
 }
 
-beforeEach(async () => {
+// One caller-token key for the file: RSA generation is the slowest step, and each test builds its
+// own verifier, so no test sees another's verified tokens or fetched keys.
+before(async () => {
   const pair = await generateKeyPair("RS256", { extractable: true });
   privateKey = pair.privateKey;
   jwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: "k", alg: "RS256", use: "sig" }] };
+});
+
+beforeEach(() => {
   clock = new ManualClock(Date.now());
   logger = new MemoryLogger();
   source = new ScriptedTokenSource("ayyeka", clock, { tokenPrefix: "CANARY-token" });

@@ -8,11 +8,21 @@ import { PemSigner } from "../../../shared/signing/pem-signer.js";
 import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
 import { ManualClock } from "../../support/manual-clock.js";
 
-const pem = (type: "rsa" | "ec") =>
+const generatePem = (type: "rsa" | "ec") =>
   (type === "rsa" ? generateKeyPairSync("rsa", { modulusLength: 2048 }) : generateKeyPairSync("ec", { namedCurve: "P-256" })).privateKey.export({
     format: "pem",
     type: "pkcs8",
   }) as string;
+
+// Generated once for the file (RSA generation dominates its run time); each test has its own store
+// and signer, and the one that needs two different keys takes the second.
+const keys = new Map<string, string>();
+const pem = (type: "rsa" | "ec", which: "first" | "second" = "first"): string => {
+  const name = `${type}-${which}`;
+  const key = keys.get(name) ?? generatePem(type);
+  keys.set(name, key);
+  return key;
+};
 
 describe("PemSigner and ClientAssertions", () => {
   for (const [alg, type] of [["RS256", "rsa"], ["PS256", "rsa"], ["ES256", "ec"]] as const) {
@@ -53,7 +63,7 @@ describe("PemSigner and ClientAssertions", () => {
     await secrets.set("client-key", pem("rsa"));
     const signer = new PemSigner("client-key", "RS256", secrets);
     const before = (await signer.current()).kid;
-    await secrets.set("client-key", pem("rsa"));
+    await secrets.set("client-key", pem("rsa", "second"));
     assert.notEqual((await signer.current()).kid, before);
     await secrets.set("client-key", pem("ec"));
     await assert.rejects(signer.current(), (e: unknown) => e instanceof BrokerError && e.code === "secret_unavailable" && /"client-key"/.test(e.detail));
