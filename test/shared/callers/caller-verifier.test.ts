@@ -3,13 +3,14 @@ import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, beforeEach, describe, test } from "node:test";
-import { base64url, exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
+import { base64url, exportJWK, exportSPKI, SignJWT, type CryptoKey, type JWK } from "jose";
 import { CallerVerifier, type CallerVerifierDeps } from "../../../shared/callers/caller-verifier.js";
 import { ConfigError } from "../../../shared/config/load.js";
 import { IssuerSchema, type IssuerConfig } from "../../../shared/config/schema.js";
 import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { ManualClock } from "../../support/manual-clock.js";
+import { rsaTestKeyPair } from "../../support/test-keys.js";
 import { systemSleeper } from "../../../functions/system.js";
 
 const ISSUER = "https://idp.test/tenant-a/v2.0";
@@ -74,9 +75,9 @@ async function publicJwk(pair: KeyPair, kid: string): Promise<JWK> {
 }
 
 before(async () => {
-  signing = await generateKeyPair("RS256", { extractable: true });
-  foreign = await generateKeyPair("RS256", { extractable: true });
-  otherIssuerKey = await generateKeyPair("RS256", { extractable: true });
+  signing = await rsaTestKeyPair("caller-signing");
+  foreign = await rsaTestKeyPair("caller-foreign");
+  otherIssuerKey = await rsaTestKeyPair("caller-other-issuer");
   jwks = await JwksServer.start([await publicJwk(signing, "k1")]);
   otherJwks = await JwksServer.start([await publicJwk(otherIssuerKey, "o1")]);
 });
@@ -401,7 +402,7 @@ describe("CallerVerifier: issuer availability", () => {
   test("accepts a key published after the last fetch once the cool-down has passed", async () => {
     const v = verifier({ corp: issuerConfig({ jwksCooldownSec: 5 }) });
     await v.verify(`Bearer ${await sign()}`);
-    const next = await generateKeyPair("RS256", { extractable: true });
+    const next = await rsaTestKeyPair("caller-next");
     const saved = jwks.keys;
     jwks.keys = [...saved, await publicJwk(next, "k2")];
     try {

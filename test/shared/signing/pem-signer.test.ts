@@ -7,22 +7,15 @@ import { ClientAssertions } from "../../../shared/signing/client-assertions.js";
 import { PemSigner } from "../../../shared/signing/pem-signer.js";
 import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
 import { ManualClock } from "../../support/manual-clock.js";
+import { rsaTestPrivateKey } from "../../support/test-keys.js";
 
-const generatePem = (type: "rsa" | "ec") =>
-  (type === "rsa" ? generateKeyPairSync("rsa", { modulusLength: 2048 }) : generateKeyPairSync("ec", { namedCurve: "P-256" })).privateKey.export({
+// RSA keys are the checkout's test keys (the new-version test takes a second, different one); EC
+// keys are cheap to generate.
+const pem = (type: "rsa" | "ec", which: "first" | "second" = "first"): string =>
+  (type === "rsa" ? rsaTestPrivateKey(`pem-signer-${which}`) : generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey).export({
     format: "pem",
     type: "pkcs8",
   }) as string;
-
-// Generated once for the file (RSA generation dominates its run time); each test has its own store
-// and signer, and the one that needs two different keys takes the second.
-const keys = new Map<string, string>();
-const pem = (type: "rsa" | "ec", which: "first" | "second" = "first"): string => {
-  const name = `${type}-${which}`;
-  const key = keys.get(name) ?? generatePem(type);
-  keys.set(name, key);
-  return key;
-};
 
 describe("PemSigner and ClientAssertions", () => {
   for (const [alg, type] of [["RS256", "rsa"], ["PS256", "rsa"], ["ES256", "ec"]] as const) {
