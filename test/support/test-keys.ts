@@ -1,7 +1,8 @@
-import { createPrivateKey, generateKeyPairSync, randomUUID, type JsonWebKey, type KeyObject } from "node:crypto";
-import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { createPrivateKey, generateKeyPairSync, type JsonWebKey, type KeyObject } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { CryptoKey } from "jose";
+import { publishOnce } from "../../dev/publish-once.js";
 
 /**
  * RSA-2048 keys for tests, generated once per checkout into .local/test-keys (as the dev TLS files
@@ -24,25 +25,17 @@ export function rsaTestPrivateKey(name: string): KeyObject {
 
 /** Extractable RSASSA-PKCS1-v1_5 / SHA-256 keys, as jose's generateKeyPair("RS256", { extractable: true }) makes. */
 export async function rsaTestKeyPair(name: string): Promise<{ privateKey: CryptoKey; publicKey: CryptoKey }> {
-  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = rsaTestJwk(name);
+  const privateJwk = rsaTestJwk(name);
+  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = privateJwk;
   const algorithm = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
   return {
-    privateKey: await crypto.subtle.importKey("jwk", rsaTestJwk(name), algorithm, true, ["sign"]),
+    privateKey: await crypto.subtle.importKey("jwk", privateJwk, algorithm, true, ["sign"]),
     publicKey: await crypto.subtle.importKey("jwk", publicJwk, algorithm, true, ["verify"]),
   };
 }
 
-/** Written aside, then linked into place: of two test processes creating one key, one wins and both read it. */
+/** Of two test files creating one key at the same moment, one wins and both read it. */
 function create(file: string): void {
   mkdirSync(DIR, { recursive: true, mode: 0o700 });
-  const jwk = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" });
-  const tmp = `${file}.${process.pid}.${randomUUID()}.tmp`;
-  writeFileSync(tmp, JSON.stringify(jwk), { mode: 0o600 });
-  try {
-    linkSync(tmp, file);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-  } finally {
-    unlinkSync(tmp);
-  }
+  publishOnce(file, JSON.stringify(generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" })));
 }
