@@ -34,8 +34,8 @@ if (files.length === 0) {
 }
 // A unit test process spends much of its CPU starting up (loading modules, generating keys) and
 // part of its time waiting (loopback I/O, timers): twice the cores keeps the cores busy through
-// the waits (on 2 cores, 3 or 4 files at once beat 2 by about 1 s in 14). End-to-end tests each
-// start broker processes, which already keep the cores busy.
+// the waits (on 2 cores, 3 or 4 files at once finish the unit run 0.5 to 1 s sooner than 2). End-to-
+// end tests each start broker processes, which already keep the cores busy.
 const concurrency = kind === "unit" ? availableParallelism() * 2 : 2;
 const tls = await ensureDevTls();
 // Unit tests reach nothing but loopback, so the dev CA alone is enough for them. Node parses every
