@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK } from "jose";
 import { z } from "zod";
 import { sendJson, type SandboxHandler } from "./sandbox/route.js";
+import { publishOnce } from "./publish-once.js";
 
 /** The demo configuration trusts tokens with exactly this `iss` and `aud`. */
 export const DEMO_ISSUER = "https://token-broker.local/demo-issuer";
@@ -100,24 +101,12 @@ export class LocalCallerIssuer {
   };
 }
 
-/**
- * Generates a key and publishes it with link(), which fails if the file already exists: when the
- * broker and the CLI start at the same moment, one key wins and both then read the same one.
- */
+/** Generates a key and publishes it once: when the broker and the CLI start at the same moment, one key wins and both read it. */
 async function create(dir: string, file: string): Promise<void> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const { privateKey, publicKey } = await generateKeyPair(ALG, { extractable: true, modulusLength: 2048 });
   const publicJwk = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(publicJwk);
   const stored = { ...(await exportJWK(privateKey)), kid, alg: ALG };
-  const tmp = `${file}.${process.pid}.${randomUUID()}.tmp`;
-  writeFileSync(tmp, JSON.stringify(stored, null, 2) + "\n", { mode: 0o600 });
-  chmodSync(tmp, 0o600); // the umask can only remove bits, but be explicit about the final mode
-  try {
-    linkSync(tmp, file);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-  } finally {
-    unlinkSync(tmp);
-  }
+  publishOnce(file, JSON.stringify(stored, null, 2) + "\n");
 }

@@ -15,6 +15,7 @@ import { parseEnv, type BrokerEnv } from "./config/env.js";
 import { ConfigError, parseConfig } from "./config/load.js";
 import type { BrokerConfig } from "./config/schema.js";
 import { readConfigSource } from "./config/source.js";
+import type { CertificateFetchFactory } from "./http/client-certificate-transports.js";
 import type { FetchLike } from "./http/fetch-like.js";
 import { JsonLineLogger, type LineSink, type Logger } from "./log/logger.js";
 import type { EntraCredentialFactory } from "./providers/entra-client-auth.js";
@@ -49,6 +50,8 @@ export interface ComposeOptions {
   /** Replaces the store chosen from KEY_VAULT_URL (tests). */
   secretStore?: SecretStore;
   credentialFactory?: EntraCredentialFactory;
+  /** Replaces the mutual-TLS HTTP client of tls_client_auth providers (tests). */
+  certificateFetchFactory?: CertificateFetchFactory;
   /** Rotation lock; in-process unless the fleet provides a distributed one. */
   lock?: Lock;
   /** The app's version, shown per instance in the fleet status. */
@@ -71,7 +74,7 @@ export interface Broker {
   signingKeys: SigningKeys;
   rejections: RejectionService;
   audit: IssuedAuditTrail;
-  /** Writes pending audit summaries and releases connections (Redis) so the process can exit. */
+  /** Writes pending audit summaries and releases connections (Redis, mutual TLS) so the process can exit. */
   close(): Promise<void>;
 }
 
@@ -128,7 +131,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     },
     lock,
   });
-  const providers = buildSources(config, {
+  const sources = buildSources(config, {
     signingKeys,
     secrets,
     fetch,
@@ -138,7 +141,9 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     logger,
     telemetry,
     credentialFactory: options.credentialFactory,
+    certificateFetchFactory: options.certificateFetchFactory,
   });
+  const providers = sources.providers;
   if (telemetry) observeUpstreams(telemetry, providers);
   const cache = new TokenCache({
     clock,
@@ -205,6 +210,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     audit.close();
     await heartbeatLoop?.stop();
     await fleetCache?.close();
+    await sources.close();
     await exporting?.shutdown();
   };
   return { config, env, logger, secrets, providers, cache, tokens, rotation, admin, signingKeys, rejections, audit, close };

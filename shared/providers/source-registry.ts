@@ -23,6 +23,13 @@ export interface SourceRegistryDeps extends PartnerPlatform {
   signingKeys?: SigningKeys;
 }
 
+/** The providers' runtimes, and the release of what they hold open beyond a request. */
+export interface Sources {
+  providers: Map<string, ProviderRuntime>;
+  /** Closes the mutual-TLS connection pools, so their sockets do not outlive the broker. */
+  close(): Promise<void>;
+}
+
 export interface ProviderRuntime {
   source: TokenSource;
   /** Absent for sources that never call a partner (static API keys). */
@@ -33,7 +40,7 @@ export interface ProviderRuntime {
  * Builds one token source per configured provider, each with its own UpstreamCaller (and so its
  * own circuit breaker). http-token providers get the source of their authProvider.
  */
-export function buildSources(config: BrokerConfig, deps: SourceRegistryDeps): Map<string, ProviderRuntime> {
+export function buildSources(config: BrokerConfig, deps: SourceRegistryDeps): Sources {
   const built = new Map<string, ProviderRuntime>();
   // One per process: every federated provider presents the same identity's token.
   const managedIdentity = new ManagedIdentityAssertions(deps.managedIdentityFactory);
@@ -49,7 +56,7 @@ export function buildSources(config: BrokerConfig, deps: SourceRegistryDeps): Ma
     return runtime;
   };
   for (const name of Object.keys(config.providers)) build(name);
-  return built;
+  return { providers: built, close: () => certificates.close() };
 }
 
 function create(

@@ -4,6 +4,7 @@ import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { p256 } from "@noble/curves/nist.js";
 import type { DevTls } from "../../dev/tls.js";
+import { rsaTestPrivateKey } from "../support/test-keys.js";
 
 /**
  * A loopback Azure Key Vault (keys only) speaking the REST protocol of the real `KeyClient` and
@@ -30,6 +31,9 @@ export interface KeyVaultKeysServerOptions {
   /** Extra wait before each sign answer (latency of a vault round trip). */
   signDelayMs?: number;
 }
+
+/** RSA keys made by any vault of this process: each new version gets a key no other version has. */
+let rsaKeysMade = 0;
 
 const DIGEST_INFO_SHA256 = Buffer.from("3031300d060960864801650304020105000420", "hex");
 const NAME = /^[0-9A-Za-z-]{1,127}$/;
@@ -81,7 +85,8 @@ export class KeyVaultKeysServer {
   }
 
   private create(name: string, kty: "RSA" | "EC", createdOn: number): StoredKey {
-    const { privateKey } = kty === "RSA" ? generateKeyPairSync("rsa", { modulusLength: 2048 }) : generateKeyPairSync("ec", { namedCurve: "P-256" });
+    // RSA keys are the checkout's test keys (generating one takes ~150 ms); EC keys are cheap to make.
+    const privateKey = kty === "RSA" ? rsaTestPrivateKey(`key-vault-${++rsaKeysMade}`) : generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
     const key: StoredKey = { name, version: randomBytes(16).toString("hex"), kty, privateKey, createdOn: Math.floor(createdOn / 1000) * 1000, enabled: true };
     const list = this.keys.get(name.toLowerCase()) ?? [];
     list.push(key);

@@ -3,8 +3,11 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ensureDevTls } from "../../dev/tls.js";
 import { composeBroker, type ComposeOptions } from "../../shared/compose.js";
 import { ConfigError } from "../../shared/config/load.js";
+import type { CertificateFetchFactory } from "../../shared/http/client-certificate-transports.js";
+import { MemorySecretStore } from "../fakes/memory-secret-store.js";
 import { composeOptions } from "../support/compose-options.js";
 
 let dir: string;
@@ -60,6 +63,44 @@ describe("composeBroker", () => {
 
   it("names a configuration path that is a directory", async () => {
     await assert.rejects(composeBroker({ ...options({}), env: { BROKER_CONFIG: dir } }), /is a directory, not a configuration file/);
+  });
+
+  it("closes the mutual-TLS connection pools of tls_client_auth providers on close", async () => {
+    const config = {
+      providers: {
+        mtls: {
+          kind: "oauth2",
+          tokenUrl: "https://partner.test/oauth2/token",
+          clientId: "mtls-client",
+          clientAuth: "tls_client_auth",
+          tlsClientCertificate: { secret: "mtls-cert" },
+        },
+      },
+      issuers: { main: { issuer: "https://issuer.test", audience: "api://broker", jwksUri: "https://issuer.test/jwks" } },
+      callers: {},
+    };
+    const path = join(dir, "mtls.json");
+    writeFileSync(path, JSON.stringify(config));
+    // Any certificate with its key passes the material check; the dev server's is at hand.
+    const tls = await ensureDevTls();
+    const secrets = new MemorySecretStore();
+    await secrets.set("mtls-cert", `${tls.cert}\n${tls.key}`);
+    const pools = { opened: 0, closed: 0 };
+    const certificateFetchFactory: CertificateFetchFactory = () => {
+      pools.opened++;
+      return {
+        fetch: async () => Response.json({ access_token: "pool-token", token_type: "Bearer", expires_in: 3600 }),
+        close: async () => {
+          pools.closed++;
+        },
+      };
+    };
+    const broker = await composeBroker({ ...composeOptions({ BROKER_CONFIG: path }), secretStore: secrets, certificateFetchFactory });
+    const prepared = await broker.providers.get("mtls")!.source.prepare();
+    assert.equal((await prepared.issue({ force: false })).accessToken, "pool-token");
+    assert.deepEqual(pools, { opened: 1, closed: 0 });
+    await broker.close();
+    assert.deepEqual(pools, { opened: 1, closed: 1 });
   });
 
   it("stops on a bad app setting with the setting named", async () => {

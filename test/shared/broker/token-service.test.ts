@@ -1,6 +1,6 @@
-import { beforeEach, describe, it } from "node:test";
+import { before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
+import { exportJWK, SignJWT, type CryptoKey } from "jose";
 import { IssuedAuditTrail } from "../../../shared/broker/audit-trail.js";
 import { type IssuedToken, type TokenRequest, TokenService } from "../../../shared/broker/token-service.js";
 import { parsed, parseMinTtl } from "../../../shared/http/request-params.js";
@@ -15,6 +15,7 @@ import { TokenCache } from "../../../shared/tokens/token-cache.js";
 import { ScriptedTokenSource } from "../../fakes/scripted-token-source.js";
 import { inMemoryTelemetry, type InMemoryTelemetry } from "../../support/in-memory-telemetry.js";
 import { ManualClock } from "../../support/manual-clock.js";
+import { rsaTestKeyPair } from "../../support/test-keys.js";
 
 const ISSUER = "https://issuer.test";
 const JWKS_URI = "https://issuer.test/jwks";
@@ -49,10 +50,15 @@ async function token(caller: string): Promise<string> {
     .sign(privateKey);
 }
 
-beforeEach(async () => {
-  const pair = await generateKeyPair("RS256", { extractable: true });
+// One caller-token key for the file: each test builds its own verifier, so no test sees another's
+// verified tokens or fetched keys.
+before(async () => {
+  const pair = await rsaTestKeyPair("caller-signing");
   privateKey = pair.privateKey;
   jwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: "k", alg: "RS256", use: "sig" }] };
+});
+
+beforeEach(() => {
   clock = new ManualClock(Date.now());
   logger = new MemoryLogger();
   source = new ScriptedTokenSource("ayyeka", clock, { tokenPrefix: "CANARY-token" });

@@ -3,13 +3,14 @@ import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, beforeEach } from "node:test";
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from "jose";
+import { exportJWK, SignJWT, type CryptoKey, type JWK } from "jose";
 import { systemSleeper } from "../../../functions/system.js";
 import { CallerVerifier, type CallerVerifierDeps } from "../../../shared/callers/caller-verifier.js";
 import { IssuerSchema, type IssuerConfig } from "../../../shared/config/caller-schema.js";
 import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { ManualClock } from "../../support/manual-clock.js";
+import { rsaTestKeyPair } from "../../support/test-keys.js";
 
 /**
  * Caller tokens signed with generated keys and published by loopback JWKS endpoints, shared by the
@@ -81,9 +82,9 @@ export async function publicJwk(pair: KeyPair, kid: string): Promise<JWK> {
 /** Registers the hooks of the test file: key pairs and JWKS servers once, a fresh clock and logger per test. */
 export function useCallerTokens(): void {
   before(async () => {
-    signing = await generateKeyPair("RS256", { extractable: true });
-    foreign = await generateKeyPair("RS256", { extractable: true });
-    otherIssuerKey = await generateKeyPair("RS256", { extractable: true });
+    signing = await rsaTestKeyPair("caller-signing");
+    foreign = await rsaTestKeyPair("caller-foreign");
+    otherIssuerKey = await rsaTestKeyPair("caller-other-issuer");
     jwks = await JwksServer.start([await publicJwk(signing, "k1")]);
     otherJwks = await JwksServer.start([await publicJwk(otherIssuerKey, "o1")]);
   });

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
-import { base64url, exportSPKI, generateKeyPair } from "jose";
+import { base64url, exportSPKI } from "jose";
+import { rsaTestKeyPair } from "../../support/test-keys.js";
 import type { BrokerError } from "../../../shared/errors/broker-error.js";
 import {
   assertRejected,
@@ -259,7 +260,7 @@ describe("CallerVerifier: issuer availability", () => {
   test("accepts a key published after the last fetch once the cool-down has passed", async () => {
     const v = verifier({ corp: issuerConfig({ jwksCooldownSec: 5 }) });
     await v.verify(`Bearer ${await sign()}`);
-    const next = await generateKeyPair("RS256", { extractable: true });
+    const next = await rsaTestKeyPair("caller-next");
     const saved = jwks.keys;
     jwks.keys = [...saved, await publicJwk(next, "k2")];
     try {

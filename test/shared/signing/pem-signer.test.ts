@@ -7,9 +7,12 @@ import { ClientAssertions } from "../../../shared/signing/client-assertions.js";
 import { PemSigner } from "../../../shared/signing/pem-signer.js";
 import { MemorySecretStore } from "../../fakes/memory-secret-store.js";
 import { ManualClock } from "../../support/manual-clock.js";
+import { rsaTestPrivateKey } from "../../support/test-keys.js";
 
-const pem = (type: "rsa" | "ec") =>
-  (type === "rsa" ? generateKeyPairSync("rsa", { modulusLength: 2048 }) : generateKeyPairSync("ec", { namedCurve: "P-256" })).privateKey.export({
+// RSA keys are the checkout's test keys (the new-version test takes a second, different one); EC
+// keys are cheap to generate.
+const pem = (type: "rsa" | "ec", which: "first" | "second" = "first"): string =>
+  (type === "rsa" ? rsaTestPrivateKey(`pem-signer-${which}`) : generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey).export({
     format: "pem",
     type: "pkcs8",
   }) as string;
@@ -53,7 +56,7 @@ describe("PemSigner and ClientAssertions", () => {
     await secrets.set("client-key", pem("rsa"));
     const signer = new PemSigner("client-key", "RS256", secrets);
     const before = (await signer.current()).kid;
-    await secrets.set("client-key", pem("rsa"));
+    await secrets.set("client-key", pem("rsa", "second"));
     assert.notEqual((await signer.current()).kid, before);
     await secrets.set("client-key", pem("ec"));
     await assert.rejects(signer.current(), (e: unknown) => e instanceof BrokerError && e.code === "secret_unavailable" && /"client-key"/.test(e.detail));
