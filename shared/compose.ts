@@ -15,6 +15,7 @@ import { parseEnv, type BrokerEnv } from "./config/env.js";
 import { ConfigError, parseConfig } from "./config/load.js";
 import type { BrokerConfig } from "./config/schema.js";
 import { readConfigSource } from "./config/source.js";
+import type { PartnerPlatform } from "./platform.js";
 import type { CertificateFetchFactory } from "./http/client-certificate-transports.js";
 import type { FetchLike } from "./http/fetch-like.js";
 import { JsonLineLogger, type LineSink, type Logger } from "./log/logger.js";
@@ -131,15 +132,11 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     },
     lock,
   });
+  // What every partner-facing component gets; rotation alone reads another secret store (below).
+  const platform: PartnerPlatform = { secrets, fetch, clock, sleeper, random, logger, telemetry };
   const sources = buildSources(config, {
+    ...platform,
     signingKeys,
-    secrets,
-    fetch,
-    clock,
-    sleeper,
-    random,
-    logger,
-    telemetry,
     credentialFactory: options.credentialFactory,
     certificateFetchFactory: options.certificateFetchFactory,
   });
@@ -165,15 +162,10 @@ export async function composeBroker(options: ComposeOptions): Promise<Broker> {
     telemetry,
   });
   const rotation = new RotationService({
+    ...platform,
     config,
     // Rotation reads the store uncached: a stale read could make it delete the key in service.
     secrets: store,
-    fetch,
-    clock,
-    sleeper,
-    random,
-    logger,
-    telemetry,
     lock,
     onPromoted: forgetReplacedKey(config.providers, { secrets, cache }),
   });
