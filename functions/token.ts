@@ -2,7 +2,7 @@ import { app, type HttpRequest } from "@azure/functions";
 import { handleHttp } from "../shared/http/handle-http.js";
 import type { HttpResult } from "../shared/http/http-result.js";
 import { parsed, parseMinTtl } from "../shared/http/request-params.js";
-import { tokenResult } from "../shared/http/token-response.js";
+import { TokenResponses } from "../shared/http/token-response.js";
 import { broker, ready } from "./runtime.js";
 
 /** GET /api/token/{provider}[?min_ttl=seconds]: a ready-to-use partner credential for an authenticated caller. */
@@ -13,9 +13,11 @@ export async function token(request: HttpRequest): Promise<HttpResult> {
       provider: request.params.provider ?? "",
       minTtlSec: parsed(() => parseMinTtl(request.query.get("min_ttl"), broker.config.defaultMinTtlSec)),
     });
-    return tokenResult(issued);
+    return responses.result(issued);
   });
 }
+
+const responses = new TokenResponses();
 
 app.http("token", { route: "token/{provider}", methods: ["GET"], authLevel: "anonymous", handler: token });
 

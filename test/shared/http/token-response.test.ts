@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { tokenResult } from "../../../shared/http/token-response.js";
+import { TokenResponses } from "../../../shared/http/token-response.js";
 import type { IssuedCredential } from "../../../shared/providers/credential.js";
 
 const now = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -14,7 +14,8 @@ test("a token credential serializes to the documented body, in contract order", 
     issuedAt: now,
     fingerprint: "sha256:000000000000",
   });
-  const result = tokenResult({ provider: "flowe", credential, scope: "api://p1-test/.default", expiresInSec: 3599 });
+  const responses = new TokenResponses();
+  const result = responses.result({ provider: "flowe", credential, scope: "api://p1-test/.default", expiresInSec: 3599 });
   assert.equal(result.status, 200);
   assert.equal(result.headers["cache-control"], "no-store");
   const body = JSON.parse(result.body);
@@ -29,6 +30,10 @@ test("a token credential serializes to the documented body, in contract order", 
     headers: { Authorization: 'Bearer tok"en\\1', AuthKey: "k" },
     fingerprint: "sha256:000000000000",
   });
+  // Later hits of the same credential: only expires_in moves.
+  const later = JSON.parse(responses.result({ provider: "flowe", credential, scope: "api://p1-test/.default", expiresInSec: 3539 }).body);
+  assert.deepEqual(later, { ...body, expires_in: 3539 });
+  assert.equal(JSON.parse(responses.result({ provider: "flowe", credential, scope: "api://p1-test/.default", expiresInSec: 0 }).body).expires_in, 0);
 });
 
 test("a static key has no access_token", () => {
@@ -39,7 +44,7 @@ test("a static key has no access_token", () => {
     issuedAt: now,
     fingerprint: "sha256:111111111111",
   });
-  const body = JSON.parse(tokenResult({ provider: "phixflow", credential, scope: "ignored-for-static-keys", expiresInSec: 900 }).body);
+  const body = JSON.parse(new TokenResponses().result({ provider: "phixflow", credential, scope: "ignored-for-static-keys", expiresInSec: 900 }).body);
   assert.deepEqual(Object.keys(body), ["provider", "token_type", "expires_in", "expires_at", "headers", "fingerprint"]);
   assert.equal(body.expires_in, 900);
 });
