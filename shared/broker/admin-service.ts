@@ -1,6 +1,7 @@
 import { type Clock, iso } from "../clock.js";
 import type { BrokerConfig } from "../config/schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
+import { ConflictError } from "../errors/conflict-error.js";
 import { providerLabel, UNKNOWN_PROVIDER_DETAIL } from "../http/provider-label.js";
 import { type Parsed, parsedValue } from "../http/request-params.js";
 import type { LogFields, Logger } from "../log/logger.js";
@@ -48,6 +49,11 @@ export interface ProviderStatus {
 
 export interface RefreshResult extends CredentialMetadata {
   provider: string;
+}
+
+/** Which conflict refused an operator's rotation, for the admin_action line. */
+function conflictReason(error: unknown): LogFields | undefined {
+  return error instanceof ConflictError ? { reason: error.reason } : undefined;
 }
 
 const NO_FILTER: Parsed<StatusQuery> = { ok: true, value: {} };
@@ -121,7 +127,7 @@ export class AdminService {
     this.runtime(provider);
     if (this.deps.signingKeys.rotating().includes(provider)) {
       const result = await this.deps.signingKeys.rotate(provider, dryRun).catch((error: unknown) => {
-        this.audit(caller, "rotate_signing_key", provider, toBrokerError(error).code);
+        this.audit(caller, "rotate_signing_key", provider, toBrokerError(error).code, undefined, conflictReason(error));
         throw error;
       });
       this.audit(caller, dryRun ? "rotate_signing_key_dry_run" : "rotate_signing_key", provider, "ok");
@@ -135,7 +141,7 @@ export class AdminService {
       this.audit(caller, dryRun ? "rotate_dry_run" : "rotate", provider, result.outcome);
       return result;
     } catch (error) {
-      this.audit(caller, "rotate", provider, toBrokerError(error).code);
+      this.audit(caller, "rotate", provider, toBrokerError(error).code, undefined, conflictReason(error));
       throw error;
     }
   }

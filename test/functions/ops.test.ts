@@ -4,6 +4,7 @@ import { FileSecretStore } from "../../shared/secrets/file-store.js";
 import { systemClock } from "../../functions/system.js";
 import { secretCanaries } from "../support/canaries.js";
 import { startDemoBroker, type DemoBroker } from "../support/demo-broker.js";
+import { waitUntil } from "../support/wait-until.js";
 
 /** Operator routes and the maintenance timer, end to end through the local host and sandbox. */
 let demo: DemoBroker;
@@ -107,7 +108,10 @@ describe("operator routes", () => {
 
     const again = await demo.call("/api/ops/providers/silverflow/rotate", { caller: "ops-console", method: "POST" });
     assert.equal(again.status, 409, "no second rotation while the previous key is in its grace period");
-    assert.match((await body(again)).detail, /grace period/);
+    const refused = await body(again);
+    assert.match(refused.detail, /grace period/);
+    assert.equal(refused.reason, "previous_pending");
+    await waitUntil(() => demo.broker.lines.some((l) => l.includes('"admin_action"') && l.includes('"reason":"previous_pending"')), "the refusal's admin_action line");
   });
 
   test("a reader hammering the token route during rotations always gets a working credential", async () => {
