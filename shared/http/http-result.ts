@@ -15,11 +15,12 @@ export interface HttpResult {
 const NO_STORE = "no-store";
 
 export function jsonResult(status: number, body: unknown): HttpResult {
-  return {
-    status,
-    headers: { "content-type": "application/json; charset=utf-8", "cache-control": NO_STORE, pragma: "no-cache" },
-    body: JSON.stringify(body),
-  };
+  return jsonTextResult(status, JSON.stringify(body));
+}
+
+/** A JSON body serialized already (token responses, see token-response.ts). */
+export function jsonTextResult(status: number, body: string): HttpResult {
+  return { status, headers: { "content-type": "application/json; charset=utf-8", "cache-control": NO_STORE, pragma: "no-cache" }, body };
 }
 
 /**

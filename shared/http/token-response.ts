@@ -1,6 +1,6 @@
 import type { IssuedToken } from "../broker/token-service.js";
 import type { IssuedCredential } from "../providers/credential.js";
-import type { HttpResult } from "./http-result.js";
+import { type HttpResult, jsonTextResult } from "./http-result.js";
 
 /** The body of `GET /api/token/{provider}` (public contract). */
 export interface TokenResponseBody {
@@ -37,12 +37,6 @@ interface Template {
   body: string;
 }
 
-const HEADERS: Readonly<Record<string, string>> = Object.freeze({
-  "content-type": "application/json; charset=utf-8",
-  "cache-control": "no-store",
-  pragma: "no-cache",
-});
-
 /**
  * Token responses, serialized once per credential: only `expires_in` changes during a credential's
  * life, and one string per second serves every hit in it. Re-serializing the ~1.3 KB of token and
@@ -65,6 +59,6 @@ export class TokenResponses {
       template.body = template.head + issued.expiresInSec + template.tail;
       template.expiresInSec = issued.expiresInSec;
     }
-    return { status: 200, headers: HEADERS as Record<string, string>, body: template.body };
+    return jsonTextResult(200, template.body);
   }
 }
