@@ -1,5 +1,6 @@
 import type { BrokerConfig } from "../config/schema.js";
 import { BrokerError, toBrokerError } from "../errors/broker-error.js";
+import { providerLabel } from "../http/provider-label.js";
 import { type Parsed, parsedValue } from "../http/request-params.js";
 import type { Logger } from "../log/logger.js";
 import type { IssuedCredential } from "../providers/credential.js";
@@ -89,7 +90,7 @@ export class RejectionService {
   ): void {
     this.deps.logger.log(level, "credential_rejected", {
       caller,
-      provider: /^[a-z0-9][a-z0-9-]{0,62}$/.test(provider) ? provider : "(invalid name)",
+      provider: providerLabel(provider, this.deps.config.providers),
       fingerprint: reported,
       outcome,
       current_fingerprint: current,
