@@ -56,9 +56,6 @@ function conflictReason(error: unknown): LogFields | undefined {
   return error instanceof ConflictError ? { reason: error.reason } : undefined;
 }
 
-const NO_FILTER: Parsed<StatusQuery> = { ok: true, value: {} };
-const NOT_SET: Parsed<boolean> = { ok: true, value: false };
-
 /**
  * The operator routes. Every call authenticates the caller and requires the operator role, and
  * leaves an `admin_action` audit line. Everything returned is metadata: fingerprints, key ids,
@@ -70,7 +67,7 @@ export class AdminService {
   /** Filters (`provider`, `state`) and the view are checked after the operator is authenticated. */
   async status(
     authorization: string | null | undefined,
-    statusQuery: Parsed<StatusQuery> = NO_FILTER,
+    statusQuery: Parsed<StatusQuery>,
   ): Promise<StatusReport & { signing_keys?: unknown[] }> {
     const caller = await this.operator(authorization, "status");
     try {
@@ -104,7 +101,7 @@ export class AdminService {
    * then costs nothing); `revoke=true` says the old one is known bad, so it is dropped everywhere
    * first and callers wait for the new one.
    */
-  async refresh(authorization: string | null | undefined, provider: string, revokeFlag: Parsed<boolean> = NOT_SET): Promise<RefreshResult> {
+  async refresh(authorization: string | null | undefined, provider: string, revokeFlag: Parsed<boolean>): Promise<RefreshResult> {
     const caller = await this.operator(authorization, "refresh", provider);
     const runtime = this.runtime(provider);
     const revoke = parsedValue(revokeFlag);
@@ -121,7 +118,7 @@ export class AdminService {
     }
   }
 
-  async rotate(authorization: string | null | undefined, provider: string, dryRunFlag: Parsed<boolean> = NOT_SET): Promise<RotationResult | SigningKeyRotation> {
+  async rotate(authorization: string | null | undefined, provider: string, dryRunFlag: Parsed<boolean>): Promise<RotationResult | SigningKeyRotation> {
     const caller = await this.operator(authorization, "rotate", provider);
     const dryRun = parsedValue(dryRunFlag);
     this.runtime(provider);
