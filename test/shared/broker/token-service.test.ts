@@ -13,6 +13,7 @@ import { BrokerError } from "../../../shared/errors/broker-error.js";
 import { MemoryLogger } from "../../../shared/log/logger.js";
 import { TokenCache } from "../../../shared/tokens/token-cache.js";
 import { ScriptedTokenSource } from "../../fakes/scripted-token-source.js";
+import type { Telemetry } from "../../../shared/telemetry/telemetry.js";
 import { inMemoryTelemetry, type InMemoryTelemetry } from "../../support/in-memory-telemetry.js";
 import { ManualClock } from "../../support/manual-clock.js";
 import { rsaTestKeyPair } from "../../support/test-keys.js";
@@ -62,13 +63,18 @@ beforeEach(() => {
   clock = new ManualClock(Date.now());
   logger = new MemoryLogger();
   source = new ScriptedTokenSource("ayyeka", clock, { tokenPrefix: "CANARY-token" });
+  service = newService();
+});
+
+/** The service under test, with the fakes of the current test (and a telemetry port when given). */
+function newService(telemetry?: Telemetry): TokenService {
   const fetch = async (url: string | URL) =>
     String(url) === JWKS_URI ? new Response(JSON.stringify(jwks), { headers: { "content-type": "application/json" } }) : new Response("", { status: 404 });
-  service = new TokenService({
+  return new TokenService({
     config,
-    verifier: new CallerVerifier(config.issuers, { clock, sleeper: systemSleeper, fetch, logger, cacheSize: 100 }),
+    verifier: new CallerVerifier(config.issuers, { clock, sleeper: systemSleeper, fetch, logger, cacheSize: 100, telemetry }),
     policy: new CallerPolicy(config.callers),
-    cache: new TokenCache({ clock, random: () => 0.5, logger }),
+    cache: new TokenCache({ clock, random: () => 0.5, logger, telemetry }),
     sources: new Map([
       ["ayyeka", source],
       ["phixflow", new ScriptedTokenSource("phixflow", clock)],
@@ -76,8 +82,9 @@ beforeEach(() => {
     clock,
     logger,
     audit: new IssuedAuditTrail({ logger, clock, sleeper: clock, config: { mode: "per-hit", summaryIntervalSec: 60, maxTrackedPairs: 100 } }),
+    telemetry,
   });
-});
+}
 
 /** A request as functions/token.ts builds it from the URL (min_ttl as received, null when absent). */
 const request = (authorization: string | null, provider: string, minTtl: string | null = null): TokenRequest => ({
@@ -192,21 +199,7 @@ describe("TokenService telemetry", () => {
 
   beforeEach(() => {
     t = inMemoryTelemetry();
-    const fetch = async () => new Response(JSON.stringify(jwks), { headers: { "content-type": "application/json" } });
-    traced = new TokenService({
-      config,
-      verifier: new CallerVerifier(config.issuers, { clock, sleeper: systemSleeper, fetch, logger, cacheSize: 100, telemetry: t.telemetry }),
-      policy: new CallerPolicy(config.callers),
-      cache: new TokenCache({ clock, random: () => 0.5, logger, telemetry: t.telemetry }),
-      sources: new Map([
-        ["ayyeka", source],
-        ["phixflow", new ScriptedTokenSource("phixflow", clock)],
-      ]),
-      clock,
-      logger,
-      audit: new IssuedAuditTrail({ logger, clock, sleeper: clock, config: { mode: "per-hit", summaryIntervalSec: 60, maxTrackedPairs: 100 } }),
-      telemetry: t.telemetry,
-    });
+    traced = newService(t.telemetry);
   });
 
   it("one server span per request with caller, provider and cache outcome; the hit path too", async () => {
