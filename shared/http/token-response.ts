@@ -17,7 +17,7 @@ export interface TokenResponseBody {
 }
 
 /** Keys in the order of the documented contract; a static key has no access_token (nor scope). */
-export function tokenResponseBody({ provider, credential, scope, expiresInSec }: IssuedToken): TokenResponseBody {
+function tokenResponseBody({ provider, credential, scope, expiresInSec }: IssuedToken): TokenResponseBody {
   return {
     provider,
     token_type: credential.tokenType,

@@ -35,7 +35,7 @@ export interface Telemetry {
   observe(gauge: GaugeKey, read: (emit: (value: number, attributes?: Attributes) => void) => void): void;
 }
 
-export const noSpan: ActiveSpan = { set() {}, fail() {} };
+const noSpan: ActiveSpan = { set() {}, fail() {} };
 
 export const noTelemetry: Telemetry = {
   span: (_name, _options, fn) => fn(noSpan),
