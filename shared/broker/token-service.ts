@@ -55,16 +55,12 @@ const REQUEST_SPAN: SpanOptions = { kind: "server" };
 export class TokenService {
   /** Fingerprints served per caller (rejected-credential reports are checked against it). */
   readonly served = new ServedLedger();
-  private readonly scopes = new Map<string, string>();
   private readonly recordServed = (caller: string, provider: string, credential: { fingerprint: string }) =>
     this.served.record(caller, provider, credential.fingerprint);
   private readonly telemetry: Telemetry;
 
   constructor(private readonly deps: TokenServiceDeps) {
     this.telemetry = deps.telemetry ?? noTelemetry;
-    for (const [name, provider] of Object.entries(deps.config.providers)) {
-      if ("scope" in provider && typeof provider.scope === "string") this.scopes.set(name, provider.scope);
-    }
   }
 
   /** Never throws: every denial is a rejected promise, audited with its code. */
@@ -95,7 +91,9 @@ export class TokenService {
     const now = this.deps.clock.now();
     this.observeIssued(caller, provider, result, now, span);
     const expiresInSec = Math.max(0, Math.floor((credential.expiresAt - now) / 1000));
-    return { provider, credential, scope: this.scopes.get(provider), expiresInSec };
+    const settings = this.deps.config.providers[provider]!;
+    const scope = "scope" in settings && typeof settings.scope === "string" ? settings.scope : undefined;
+    return { provider, credential, scope, expiresInSec };
   }
 
   private observeIssued(caller: string, provider: string, result: CacheResult, now: number, span: ActiveSpan): void {
@@ -123,7 +121,7 @@ export class TokenService {
     return e;
   }
 
-  sourceFor(provider: string): TokenSource {
+  private sourceFor(provider: string): TokenSource {
     const source = this.deps.sources.get(provider);
     if (!source) throw new BrokerError("provider_not_found", UNKNOWN_PROVIDER_DETAIL);
     return source;
